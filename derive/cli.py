@@ -1,0 +1,114 @@
+"""The ``derive`` command line.
+
+    derive                      regenerate the built-in default (specs/seed.toml)
+    derive SPEC.toml ...        generate NAME.py, NAME.tex and NAME.md for each spec
+    derive --out DIR ...        write into DIR instead of ./generated
+    derive --check ...          write nothing; exit 1 if any generated file is stale
+
+Errors in a spec are reported in one line naming the file and the field; the exit
+status is then 2 and no file is touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from derive import __version__
+from derive.errors import DeriveError
+from derive.files import stale, write_all
+from derive.render import Output, render, resource_folder
+from derive.spec import load_spec
+
+DEFAULT_SPEC = "specs/seed.toml"
+DESCRIPTIONS = {".py": "NumPy gradients", ".tex": "derivation, LaTeX", ".md": "derivation, Markdown"}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="derive",
+        description="Derive backpropagation for a network spec with SymPy and write it as "
+        "plain NumPy code plus a LaTeX and Markdown derivation.",
+    )
+    parser.add_argument(
+        "specs",
+        nargs="*",
+        metavar="SPEC",
+        help=f"network spec files (TOML); default: the built-in {DEFAULT_SPEC}, the problem "
+        "set's 1-3-3-1 ReLU network",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=Path("generated"), help="output folder (default: generated)"
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 and list the files that are missing or differ",
+    )
+    parser.add_argument("--version", action="version", version=f"derive {__version__}")
+    return parser
+
+
+def _display(path: Path) -> str:
+    """``path`` as the generated headers name it: relative to here when it can be."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return path.resolve().as_posix()
+
+
+def _outputs(specs: Sequence[str]) -> list[Output]:
+    outputs: list[Output] = []
+    names: dict[str, str] = {}
+    if not specs:
+        default = resource_folder("specs") / Path(DEFAULT_SPEC).name
+        return render(load_spec(default), DEFAULT_SPEC)
+    for given in specs:
+        path = Path(given)
+        spec = load_spec(path)
+        source = _display(path)
+        if spec.name in names:
+            raise DeriveError(
+                f"{source}: name: '{spec.name}' is also the name in {names[spec.name]}; "
+                "each network needs its own name"
+            )
+        names[spec.name] = source
+        outputs.extend(render(spec, source))
+    return outputs
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; return the exit status."""
+    arguments = _parser().parse_args(argv)
+    try:
+        outputs = _outputs(arguments.specs)
+        if arguments.check:
+            return _check(arguments.out, outputs)
+        changed = write_all(arguments.out, outputs)
+    except DeriveError as error:
+        print(f"derive: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("derive: interrupted; no file was changed", file=sys.stderr)
+        return 130
+    for output in outputs:
+        path = arguments.out / output.name
+        status = "wrote    " if path in changed else "unchanged"
+        print(f"{status} {path.as_posix():<36} {DESCRIPTIONS[path.suffix]}")
+    readable = [o.name for o in outputs if o.name.endswith(".md")]
+    print(f"Read the derivation in {', '.join((arguments.out / n).as_posix() for n in readable)}.")
+    return 0
+
+
+def _check(folder: Path, outputs: Sequence[Output]) -> int:
+    out_of_date = stale(folder, outputs)
+    for path in out_of_date:
+        state = "missing" if not path.exists() else "differs from its spec"
+        print(f"stale: {path.as_posix()} ({state})")
+    if out_of_date:
+        print("derive --check: run derive to regenerate", file=sys.stderr)
+        return 1
+    print(f"derive --check: {len(outputs)} generated files match their specs")
+    return 0

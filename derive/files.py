@@ -1,0 +1,47 @@
+"""Write generated files all at once, or compare them with what is on disk.
+
+:func:`write_all` writes every file to a temporary file beside its target and renames
+them into place only after all of them were written, so a failure part way leaves the
+previous files exactly as they were.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from derive.render import Output
+
+
+def write_all(folder: Path, outputs: Sequence[Output]) -> list[Path]:
+    """Write ``outputs`` into ``folder``; return the paths whose content changed."""
+    folder.mkdir(parents=True, exist_ok=True)
+    staged: list[tuple[str, Path]] = []
+    try:
+        for output in outputs:
+            handle, temporary = tempfile.mkstemp(prefix=f".{output.name}.", dir=folder)
+            staged.append((temporary, folder / output.name))
+            with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
+                stream.write(output.text)
+        changed = [target for (_, target), o in zip(staged, outputs) if _differs(target, o.text)]
+        for temporary, target in staged:
+            os.replace(temporary, target)
+        staged.clear()
+        return changed
+    finally:
+        for temporary, _ in staged:
+            Path(temporary).unlink(missing_ok=True)
+
+
+def stale(folder: Path, outputs: Sequence[Output]) -> list[Path]:
+    """The files in ``folder`` that are missing or differ from ``outputs``."""
+    return [folder / o.name for o in outputs if _differs(folder / o.name, o.text)]
+
+
+def _differs(path: Path, text: str) -> bool:
+    try:
+        return path.read_text(encoding="utf-8") != text
+    except (FileNotFoundError, UnicodeDecodeError):
+        return True

@@ -1,0 +1,182 @@
+"""Build a network and its loss as SymPy expressions in index form.
+
+Every value is an ``IndexedBase`` (or a plain ``Symbol`` when it is a scalar) whose
+definition is written with the indices of one element and symbolic sizes, for example
+``r1[b, i] = Sum(W1[i, k] * h0[b, k], (k, 0, n0 - 1)) + b1[i]``. Sizes stay symbolic
+(``n0``, ``n_batch``), so the derivation costs the same at width 4 and width 4096.
+
+Index names: ``b`` is the batch axis, ``i`` a unit of the value being defined and
+``k`` the unit of the layer's input it sums over.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy as sp
+
+from derive.activations import FUNCTIONS
+from derive.losses import LOSSES
+from derive.spec import NetworkSpec
+
+BATCH = sp.Symbol("b", integer=True)
+UNIT = sp.Symbol("i", integer=True)
+INPUT_UNIT = sp.Symbol("k", integer=True)
+N_BATCH = sp.Symbol("n_batch", integer=True, positive=True)
+N_INPUT = sp.Symbol("n_in", integer=True, positive=True)
+
+
+def width_symbol(layer: int) -> sp.Symbol:
+    """The symbolic width of layer ``layer``'s output."""
+    return sp.Symbol(f"n{layer}", integer=True, positive=True)
+
+
+@dataclass(frozen=True)
+class Array:
+    """A named array (or scalar) of the network: a value, a parameter or the target.
+
+    ``indices`` name the element that ``definition`` defines; ``sizes`` are the symbolic
+    lengths of the axes, in the same order.
+    """
+
+    name: str
+    indices: tuple[sp.Symbol, ...]
+    sizes: tuple[sp.Symbol, ...]
+    layer: int
+    definition: sp.Expr | None = None
+    activation: str | None = None
+
+    @property
+    def base(self) -> sp.Symbol | sp.IndexedBase:
+        if not self.indices:
+            return sp.Symbol(self.name, real=True)
+        return sp.IndexedBase(self.name, shape=self.sizes)
+
+    def at(self, *indices: sp.Expr) -> sp.Expr:
+        """The element at ``indices`` (the scalar itself when there are none)."""
+        if len(indices) != len(self.indices):
+            raise ValueError(f"{self.name} takes {len(self.indices)} indices")
+        base = self.base
+        return base[indices] if isinstance(base, sp.IndexedBase) else base
+
+    @property
+    def element(self) -> sp.Expr:
+        """The element named by :attr:`indices`."""
+        return self.at(*self.indices)
+
+    @property
+    def batched(self) -> bool:
+        return bool(self.sizes) and self.sizes[0] == N_BATCH
+
+
+@dataclass(frozen=True)
+class Network:
+    """The symbolic network: values in forward order, parameters, target and loss."""
+
+    spec: NetworkSpec
+    values: tuple[Array, ...]
+    parameters: tuple[Array, ...]
+    observed: Array
+    loss: sp.Expr
+    widths: dict[sp.Symbol, int]
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def batched(self) -> bool:
+        return self.spec.shapes == "torch"
+
+    @property
+    def output(self) -> Array:
+        return self.values[-1]
+
+    def array(self, name: str) -> Array:
+        for array in (*self.values, *self.parameters, self.observed):
+            if array.name == name:
+                return array
+        raise KeyError(name)
+
+    def shape(self, array: Array) -> tuple[int | str, ...]:
+        """Numeric shape of ``array``; the batch axis is ``"batch"``."""
+        return tuple("batch" if s == N_BATCH else self.widths[s] for s in array.sizes)
+
+
+def build_network(spec: NetworkSpec) -> Network:
+    """Turn a validated spec into the symbolic network and its loss."""
+    batched = spec.shapes == "torch"
+    scalar_ends = spec.shapes == "problem_set"
+    widths: dict[sp.Symbol, int] = {N_INPUT: spec.input}
+
+    def axes(size: sp.Symbol, width: int, index: sp.Symbol) -> tuple[tuple, tuple]:
+        """Indices and sizes of a value with ``width`` units."""
+        unit = () if scalar_ends and width == 1 else ((index,), (size,))
+        unit_indices, unit_sizes = unit if unit else ((), ())
+        if batched:
+            return (BATCH, *unit_indices), (N_BATCH, *unit_sizes)
+        return tuple(unit_indices), tuple(unit_sizes)
+
+    indices, sizes = axes(N_INPUT, spec.input, UNIT)
+    previous = Array("x", indices, sizes, layer=-1)
+    values = [previous]
+    parameters = []
+    last = len(spec.layers) - 1
+    for layer, layer_spec in enumerate(spec.layers):
+        size = width_symbol(layer)
+        widths[size] = layer_spec.width
+        indices, sizes = axes(size, layer_spec.width, UNIT)
+        out_units = indices[1:] if batched else indices
+        out_sizes = sizes[1:] if batched else sizes
+        in_units = (INPUT_UNIT,) if _has_units(previous, batched) else ()
+        in_element = previous.at(*previous.indices[: len(previous.indices) - len(in_units)], *in_units)
+        in_sizes = previous.sizes[-1:] if in_units else ()
+        weight = Array(f"W{layer}", (*out_units, *in_units), (*out_sizes, *in_sizes), layer)
+        parameters.append(weight)
+        linear = weight.element * in_element
+        if in_units:
+            linear = sp.Sum(linear, (INPUT_UNIT, 0, in_sizes[0] - 1))
+        if layer_spec.bias:
+            bias = Array(f"b{layer}", out_units, out_sizes, layer)
+            parameters.append(bias)
+            linear = linear + bias.element
+        activation = layer_spec.activation
+        linear_name = "y_predicted" if layer == last and activation == "identity" else f"r{layer}"
+        previous = Array(linear_name, indices, sizes, layer, definition=linear)
+        values.append(previous)
+        if activation != "identity":
+            name = "y_predicted" if layer == last else f"h{layer}"
+            applied = FUNCTIONS[activation](previous.element)
+            previous = Array(name, indices, sizes, layer, definition=applied, activation=activation)
+            values.append(previous)
+
+    output = values[-1]
+    observed = Array("y_observed", output.indices, output.sizes, layer=last)
+    return Network(
+        spec=spec,
+        values=tuple(values),
+        parameters=tuple(parameters),
+        observed=observed,
+        loss=_loss(spec, output, observed),
+        widths=widths,
+    )
+
+
+def _has_units(array: Array, batched: bool) -> bool:
+    return len(array.indices) > (1 if batched else 0)
+
+
+def _loss(spec: NetworkSpec, output: Array, observed: Array) -> sp.Expr:
+    """The scalar loss: element loss summed over every axis, then scaled."""
+    loss = LOSSES[spec.loss.kind]
+    total = loss.at(output.element, observed.element)
+    scale = sp.Integer(1)
+    for index, size in zip(output.indices, output.sizes, strict=True):
+        total = sp.Sum(total, (index, 0, size - 1))
+        if size == N_BATCH:
+            if spec.loss.reduction == "mean":
+                scale = scale / size
+        elif loss.units == "mean":
+            scale = scale / size
+    return scale * total
+

@@ -1,0 +1,1 @@
+"""Transformation passes over SymPy expressions, one pass per module."""

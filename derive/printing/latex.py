@@ -1,0 +1,128 @@
+"""Print index-form and array-form expressions as LaTeX, with the code's names.
+
+``r1`` prints as ``r^{(1)}``, ``W1[i, j]`` as ``W^{(1)}_{i j}``, ``y_predicted`` as
+``\\hat{y}``, the gradient ``d_loss_d_r1[m]`` as ``\\frac{\\partial L}{\\partial
+r^{(1)}_{m}}``, sizes ``n1`` and ``n_batch`` as ``n_{1}`` and ``n_{\\text{batch}}``.
+In array form (see :mod:`derive.passes.to_array`) a product of two arrays is
+elementwise and prints with ``\\odot``; ``MatProd`` prints as juxtaposition.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import sympy as sp
+from sympy.printing.latex import LatexPrinter
+from sympy.printing.precedence import PRECEDENCE
+
+_NUMBERED = re.compile(r"^([A-Za-z])(\d+)$")
+
+
+def latex_name(name: str) -> str:
+    """The LaTeX for the array or size called ``name`` in the code."""
+    if name.startswith("d_loss_d_"):
+        target = {"ypredicted": "y_predicted"}.get(name[len("d_loss_d_") :], name[len("d_loss_d_") :])
+        return rf"\frac{{\partial L}}{{\partial {latex_name(target)}}}"
+    special = {
+        "y_predicted": r"\hat{y}",
+        "y_observed": "y",
+        "n_batch": r"n_{\text{batch}}",
+        "n_in": r"n_{\text{in}}",
+    }
+    if name in special:
+        return special[name]
+    match = _NUMBERED.match(name)
+    if match is None:
+        return name
+    letter, number = match.groups()
+    return f"{letter}_{{{number}}}" if letter == "n" else f"{letter}^{{({number})}}"
+
+
+class DeriveLatexPrinter(LatexPrinter):
+    """SymPy's ``LatexPrinter`` with derive's names and array operations.
+
+    ``arrays`` names the symbols that stand for whole arrays in array-form
+    expressions, so that their products print as ``\\odot``.
+    """
+
+    def __init__(self, arrays: Iterable[str] = ()) -> None:
+        super().__init__({"mul_symbol": None})
+        self.arrays = frozenset(arrays)
+
+    def _as_ordered_terms(self, expr: sp.Expr, order: Any = None) -> list[sp.Expr]:
+        terms = super()._as_ordered_terms(expr, order=order)
+        return sorted(terms, key=lambda term: term.could_extract_minus_sign())
+
+    def _print_Symbol(self, expr: sp.Symbol, style: str = "plain") -> str:
+        return latex_name(expr.name)
+
+    def _print_Indexed(self, expr: sp.Indexed) -> str:
+        name = str(expr.base.label)
+        indices = " ".join(self._print(i) for i in expr.indices)
+        if name.startswith("d_loss_d_"):
+            inner = latex_name(name).removesuffix("}")
+            return f"{inner}_{{{indices}}}}}"
+        return f"{latex_name(name)}_{{{indices}}}"
+
+    def _print_IndexedBase(self, expr: sp.IndexedBase) -> str:
+        return latex_name(str(expr.label))
+
+    def _print_Heaviside(self, expr: sp.Expr, exp: Any = None) -> str:
+        text = rf"H\left({self._print(expr.args[0])}\right)"
+        return text if exp is None else rf"{text}^{{{exp}}}"
+
+    def _print_KroneckerDelta(self, expr: sp.Expr, exp: Any = None) -> str:
+        i, j = (self._print(a) for a in expr.args)
+        text = rf"\delta_{{{i} {j}}}"
+        return text if exp is None else rf"{text}^{{{exp}}}"
+
+    def _print_Sum(self, expr: sp.Sum) -> str:
+        indices = ",".join(self._print(limit[0]) for limit in expr.limits)
+        body = self.parenthesize(expr.function, PRECEDENCE["Mul"], strict=True)
+        return rf"\sum_{{{indices}}} {body}"
+
+    def _print_Derivative(self, expr: sp.Derivative) -> str:
+        (variable, _count), = expr.variable_count
+        return rf"\frac{{\partial {self._print(expr.expr)}}}{{\partial {self._print(variable)}}}"
+
+    def _print_Mul(self, expr: sp.Expr) -> str:
+        arrays = [f for f in expr.args if self._is_array(f)]
+        if len(arrays) < 2:
+            return super()._print_Mul(expr)
+        scalars = [f for f in expr.args if not self._is_array(f)]
+        parts = [self.parenthesize(f, PRECEDENCE["Mul"], strict=False) for f in arrays]
+        product = r" \odot ".join(parts)
+        if not scalars:
+            return product
+        return f"{self._print(sp.Mul(*scalars))} \\left({product}\\right)"
+
+    def _is_array(self, expr: sp.Expr) -> bool:
+        if isinstance(expr, sp.Symbol):
+            return expr.name in self.arrays
+        if isinstance(expr, sp.Pow):
+            return self._is_array(expr.base)
+        if expr.is_Function or isinstance(expr, sp.Add):
+            return any(self._is_array(a) for a in expr.args)
+        return False
+
+    def _print_MatProd(self, expr: sp.Expr) -> str:
+        return " ".join(self.parenthesize(a, PRECEDENCE["Mul"], strict=False) for a in expr.args)
+
+    def _print_Transposed(self, expr: sp.Expr) -> str:
+        return rf"{self.parenthesize(expr.args[0], PRECEDENCE['Pow'], strict=True)}^{{\top}}"
+
+    def _print_Outer(self, expr: sp.Expr) -> str:
+        left, right = (self._print(a) for a in expr.args)
+        return rf"{left} \, {right}^{{\top}}"
+
+    def _print_SumAxes(self, expr: sp.Expr) -> str:
+        operand, *axes = expr.args
+        over = r"\text{all}" if not axes else ",".join(self._print(a) for a in axes)
+        return rf"\operatorname{{sum}}_{{{over}}}\left({self._print(operand)}\right)"
+
+    def _print_Einsum(self, expr: sp.Expr) -> str:
+        subscripts, *operands = expr.args
+        args = ", ".join(self._print(o) for o in operands)
+        return rf"\operatorname{{einsum}}_{{\texttt{{{subscripts.name}}}}}\left({args}\right)"

@@ -1,0 +1,208 @@
+"""What the generated Python module says: every line of code printed from SymPy.
+
+This module turns a :class:`~derive.derivation.Derivation` into the data the template
+``templates/module.py.j2`` lays out. Code comes from :class:`NumPyCodePrinter` on the
+array form of each expression; docstrings come from :func:`derive.printing.text.text`
+on the index form of the same expression.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy as sp
+
+from derive.activations import FUNCTIONS, X
+from derive.derivation import Derivation, Gradient
+from derive.network import N_BATCH, Array, Network
+from derive.passes.to_array import to_array
+from derive.printing.numpy_code import NumPyCodePrinter
+from derive.printing.text import text
+
+GRADIENT_PREFIX = "d_loss_d_"
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """``name = code``, documented by ``math`` (index form)."""
+
+    name: str
+    code: str
+    math: str
+
+
+@dataclass(frozen=True)
+class Function:
+    """A generated function of a fixed argument list returning ``code``."""
+
+    name: str
+    arguments: tuple[str, ...]
+    code: str
+    math: str
+    doc: str
+    returns_array: bool
+
+
+@dataclass(frozen=True)
+class ActivationCode:
+    """An activation and its derivative, as functions of ``x``."""
+
+    name: str
+    code: str
+    math: str
+    derivative_code: str
+    derivative_math: str
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """A parameter, its numeric shape and what it is."""
+
+    name: str
+    shape: tuple[int, ...]
+    doc: str
+    gradient: str
+
+
+@dataclass(frozen=True)
+class ModuleContext:
+    """Everything the module template needs; each code string is printed by SymPy."""
+
+    network: Network
+    activations: tuple[ActivationCode, ...]
+    parameters: tuple[Parameter, ...]
+    values: tuple[str, ...]
+    input_shape: tuple[int | str, ...]
+    output_shape: tuple[int | str, ...]
+    forward: tuple[Assignment, ...]
+    loss_code: str
+    loss_math: str
+    backward: tuple[Assignment, ...]
+    backward_inputs: tuple[str, ...]
+    backward_parameters: tuple[str, ...]
+    partials: tuple[Function, ...]
+    sizes: tuple[tuple[str, int], ...]
+
+
+def module_context(derivation: Derivation) -> ModuleContext:
+    """Print every expression of ``derivation`` for the module template."""
+    network = derivation.network
+    widths = network.widths
+    plain = NumPyCodePrinter()
+
+    def code(expr: sp.Expr, axes: tuple, names: dict[str, str] | None = None) -> str:
+        array = to_array(expr.xreplace(widths), axes)
+        return NumPyCodePrinter(names).doprint(array) if names else plain.doprint(array)
+
+    used = sorted({v.activation for v in network.values if v.activation}, key=list(FUNCTIONS).index)
+    activations = tuple(
+        ActivationCode(
+            name=name,
+            code=plain.doprint(FUNCTIONS[name].formula),
+            math=text(FUNCTIONS[name].formula),
+            derivative_code=plain.doprint(_derivative_formula(name)),
+            derivative_math=text(_derivative_formula(name)),
+        )
+        for name in used
+    )
+    forward = tuple(
+        Assignment(v.name, code(v.definition, v.indices), _equation(v.element, v.definition))
+        for v in network.values[1:]
+    )
+    output = network.output
+    loss_names = {N_BATCH.name: f"{output.name}.shape[0]"}
+    loss_code = code(network.loss, (), loss_names)
+
+    batch = {N_BATCH.name: "x.shape[0]", "y_observed": "y"}
+    backward = tuple(
+        Assignment(g.name, code(g.expression, g.array.indices, batch), _equation(g.array.element, g.expression))
+        for g in derivation.gradients
+    )
+    needed = set().union(*(_symbols(g, widths) for g in derivation.gradients))
+    backward_inputs = tuple(v.name for v in network.values[1:] if v.name in needed)
+
+    partials = _partials(derivation)
+    gradient_of = {g.target.name: g.name for g in derivation.gradients}
+    parameters = tuple(
+        Parameter(p.name, network.shape(p), _describe(p), gradient_of[p.name])  # type: ignore[arg-type]
+        for p in network.parameters
+    )
+    return ModuleContext(
+        network=network,
+        activations=activations,
+        parameters=parameters,
+        values=tuple(v.name for v in network.values),
+        input_shape=network.shape(network.values[0]),
+        output_shape=network.shape(output),
+        forward=forward,
+        loss_code=loss_code,
+        loss_math=text(network.loss),
+        backward=backward,
+        backward_inputs=backward_inputs,
+        backward_parameters=tuple(p.name for p in network.parameters if p.name in needed),
+        partials=partials,
+        sizes=tuple((s.name, n) for s, n in widths.items()),
+    )
+
+
+def _derivative_formula(name: str) -> sp.Expr:
+    return FUNCTIONS[name].derivative(X).definition()
+
+
+def _equation(left: sp.Expr, right: sp.Expr) -> str:
+    return f"{text(left)} = {text(right)}"
+
+
+def _symbols(gradient: Gradient, widths: dict) -> set[str]:
+    """Names of the arrays ``gradient``'s code reads."""
+    array = to_array(gradient.expression.xreplace(widths), gradient.array.indices)
+    return {s.name for s in array.free_symbols if isinstance(s, sp.Symbol)}
+
+
+def _describe(parameter: Array) -> str:
+    kind = "weights" if parameter.name.startswith("W") else "biases"
+    return f"layer {parameter.layer} {kind}"
+
+
+def _partials(derivation: Derivation) -> tuple[Function, ...]:
+    """The problem set's functions: one per partial derivative, each calling upstream.
+
+    ``d_loss_d_h0(variable_dict, W1, W2, y_observed)`` takes the values of the forward
+    pass, the parameters its formula needs (directly or through the upstream
+    gradients it calls) and the target.
+    """
+    network = derivation.network
+    widths = network.widths
+    parameters = [p.name for p in network.parameters]
+    arguments: dict[str, tuple[str, ...]] = {}
+    functions = []
+    for gradient in derivation.gradients:
+        symbols = _symbols(gradient, widths)
+        needs = {s for s in symbols if s in parameters or s == "y_observed"}
+        for upstream in symbols:
+            if upstream.startswith(GRADIENT_PREFIX):
+                needs.update(arguments[upstream][1:])
+        ordered = (
+            "variable_dict",
+            *(p for p in parameters if p in needs),
+            *(("y_observed",) if "y_observed" in needs else ()),
+        )
+        arguments[gradient.name] = ordered
+        names = {v.name: f'variable_dict["{v.name}"]' for v in network.values}
+        names[N_BATCH.name] = 'variable_dict["x"].shape[0]'
+        for upstream, args in arguments.items():
+            if upstream != gradient.name:
+                names[upstream] = f"{upstream}({', '.join(args)})"
+        array = to_array(gradient.expression.xreplace(widths), gradient.array.indices)
+        target = gradient.target.name
+        functions.append(
+            Function(
+                name=gradient.name,
+                arguments=ordered,
+                code=NumPyCodePrinter(names).doprint(array),
+                math=_equation(gradient.array.element, gradient.expression),
+                doc=f"Gradient of the loss with respect to ``{target}``.",
+                returns_array=bool(gradient.array.indices),
+            )
+        )
+    return tuple(functions)
