@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from derive.activations import FUNCTIONS, HEAVISIDE_AT_ZERO, X
-from derive.derivation import Derivation, Gradient, Step
+from derive.derivation import RENAMED, Derivation, Gradient, Step
 from derive.losses import LOSSES
 from derive.network import Array
 from derive.passes.to_array import to_array
@@ -66,8 +66,9 @@ def document_context(derivation: Derivation, source: str) -> DocumentContext:
     activations = tuple(
         ActivationMath(
             name,
-            f"{latex(FUNCTIONS[name](X))} = {latex(FUNCTIONS[name].formula)}",
-            f"{latex(FUNCTIONS[name].derivative(X))} = {latex(FUNCTIONS[name].derivative(X).definition())}",
+            f"{latex(FUNCTIONS[name](X))} &= {latex(FUNCTIONS[name].formula)}",
+            f"{latex(FUNCTIONS[name].derivative(X))} &= "
+            f"{latex(FUNCTIONS[name].derivative(X).definition())}",
         )
         for name in used
     )
@@ -117,7 +118,7 @@ def _chain(step: Step, gradient: Gradient, derivation: Derivation, local: bool) 
     """One chain-rule term, unevaluated: ``sum_m dL/du[m] * du[m]/dt``."""
     target = gradient.target.at(*gradient.array.indices)
     if step.user is None:
-        loss = sp.Symbol("L")
+        loss = derivation.network.loss.xreplace(RENAMED)
         return step.local if local else sp.Derivative(loss, target, evaluate=False)
     user = step.user.at(*(limit[0] for limit in step.summed))
     factor = step.local if local else sp.Derivative(user, target, evaluate=False)

@@ -84,8 +84,12 @@ class DeriveLatexPrinter(LatexPrinter):
         return rf"\sum_{{{indices}}} {body}"
 
     def _print_Derivative(self, expr: sp.Derivative) -> str:
-        (variable, _count), = expr.variable_count
-        return rf"\frac{{\partial {self._print(expr.expr)}}}{{\partial {self._print(variable)}}}"
+        ((variable, _count),) = expr.variable_count
+        numerator = self._print(expr.expr)
+        if not isinstance(expr.expr, (sp.Symbol, sp.Indexed)):
+            numerator = rf"\left({numerator}\right)"
+            return rf"\frac{{\partial}}{{\partial {self._print(variable)}}} {numerator}"
+        return rf"\frac{{\partial {numerator}}}{{\partial {self._print(variable)}}}"
 
     def _print_Mul(self, expr: sp.Expr) -> str:
         arrays = [f for f in expr.args if self._is_array(f)]

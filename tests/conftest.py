@@ -1,0 +1,31 @@
+"""Shared fixtures: the committed generated modules, imported from generated/."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+GENERATED = ROOT / "generated"
+SPECS = ROOT / "specs"
+
+
+def import_path(path: Path, name: str | None = None) -> ModuleType:
+    """Import the Python file at ``path`` as a fresh module."""
+    name = name or f"_derive_test_{path.stem}_{abs(hash(path))}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def seed() -> ModuleType:
+    """``generated/seed_mlp.py``, as committed."""
+    return import_path(GENERATED / "seed_mlp.py", "seed_mlp")

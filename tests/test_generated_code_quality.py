@@ -1,0 +1,56 @@
+"""Generated Python is formatted, lint-clean and type-checks; it imports only NumPy."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+
+import pytest
+from ruff.__main__ import find_ruff_bin
+
+from tests.conftest import GENERATED
+
+MODULES = sorted(GENERATED.glob("*.py"))
+
+
+def test_there_are_generated_modules():
+    assert [p.name for p in MODULES if p.name == "seed_mlp.py"]
+
+
+def test_ruff_format_check():
+    result = subprocess.run(
+        [find_ruff_bin(), "format", "--isolated", "--check", *map(str, MODULES)],
+        capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ruff_check():
+    """ruff's default rules, plus pycodestyle warnings, bugbear and pyupgrade."""
+    result = subprocess.run(
+        [find_ruff_bin(), "check", "--isolated", "--select", "E4,E7,E9,F,W,B,UP", *map(str, MODULES)],
+        capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_strict():
+    pytest.importorskip("mypy")
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", *map(str, MODULES)],
+        capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: p.name)
+def test_imports_only_numpy_and_the_standard_library(path):
+    tree = ast.parse(path.read_text())
+    imported = {
+        (node.module if isinstance(node, ast.ImportFrom) else alias.name).split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        for alias in node.names
+    }
+    assert imported <= {"numpy", "__future__", "collections", "typing"}, imported
