@@ -1,8 +1,9 @@
 """Losses as SymPy expressions of one predicted value and one observed value.
 
 A loss is an element loss ``l(y_predicted, y_observed)`` summed over the output units
-(``squared``, the problem set's) or averaged over them (``mse``, torch's
-``MSELoss``), then reduced over the batch as the spec says. Derivatives come from
+(``squared``, the problem set's) or, with ``reduction = "mean"``, averaged over them
+(``mse``: torch's ``MSELoss`` averages over every element, or sums every element),
+then averaged or summed over the batch as the spec's ``reduction`` says. Derivatives come from
 ``sympy.diff`` on the assembled loss.
 """
 
@@ -22,7 +23,7 @@ class Loss:
     """An element loss and how it is combined over the output units."""
 
     element: sp.Expr
-    units: str  # "sum" or "mean" over output units
+    units: str  # "sum" over output units, or "mean" when the reduction is "mean"
     summary: str
 
     def at(self, predicted: sp.Expr, observed: sp.Expr) -> sp.Expr:
@@ -39,6 +40,6 @@ LOSSES: dict[str, Loss] = {
     "mse": Loss(
         (Y_PREDICTED - Y_OBSERVED) ** 2,
         "mean",
-        "squared error, averaged over output units (torch's MSELoss)",
+        "squared error, averaged over every element (torch's MSELoss)",
     ),
 }

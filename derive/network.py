@@ -171,12 +171,10 @@ def _loss(spec: NetworkSpec, output: Array, observed: Array) -> sp.Expr:
     loss = LOSSES[spec.loss.kind]
     total = loss.at(output.element, observed.element)
     scale = sp.Integer(1)
+    averaged = spec.loss.reduction == "mean"
     for index, size in zip(output.indices, output.sizes, strict=True):
         total = sp.Sum(total, (index, 0, size - 1))
-        if size == N_BATCH:
-            if spec.loss.reduction == "mean":
-                scale = scale / size
-        elif loss.units == "mean":
+        if averaged and (size == N_BATCH or loss.units == "mean"):
             scale = scale / size
     return scale * total
 

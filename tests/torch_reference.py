@@ -49,4 +49,4 @@ def network_gradients(
         per_sample = ((h - target) ** 2).sum(dim=1)
         value = per_sample.mean() if reduction == "mean" else per_sample.sum()
     value.backward()
-    return float(value), {k: t.grad.numpy() for k, t in tensors.items()}
+    return value.item(), {k: t.grad.numpy() for k, t in tensors.items()}
