@@ -115,11 +115,12 @@ class DeriveLatexPrinter(LatexPrinter):
         return " ".join(self.parenthesize(a, PRECEDENCE["Mul"], strict=False) for a in expr.args)
 
     def _print_Transposed(self, expr: sp.Expr) -> str:
-        return rf"{self.parenthesize(expr.args[0], PRECEDENCE['Pow'], strict=True)}^{{\top}}"
+        # Braces: the operand may carry a superscript already, as W^{(1)} does.
+        return rf"{{{self.parenthesize(expr.args[0], PRECEDENCE['Pow'], strict=True)}}}^{{\top}}"
 
     def _print_Outer(self, expr: sp.Expr) -> str:
         left, right = (self._print(a) for a in expr.args)
-        return rf"{left} \, {right}^{{\top}}"
+        return rf"{left} \, {{{right}}}^{{\top}}"
 
     def _print_SumAxes(self, expr: sp.Expr) -> str:
         operand, *axes = expr.args
