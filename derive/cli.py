@@ -23,7 +23,11 @@ from derive.render import Output, render, resource_folder
 from derive.spec import load_spec
 
 DEFAULT_SPEC = "specs/seed.toml"
-DESCRIPTIONS = {".py": "NumPy gradients", ".tex": "derivation, LaTeX", ".md": "derivation, Markdown"}
+DESCRIPTIONS = {
+    ".py": "NumPy gradients",
+    ".tex": "derivation, LaTeX",
+    ".md": "derivation, Markdown",
+}
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -108,9 +108,7 @@ def derive(network: Network) -> Derivation:
             if user.definition is None or not user.definition.has(target.base):
                 continue
             steps.append(_through(user, gradients[user.name].array, element, index_symbols))
-        gradient_array = Array(
-            gradient_name(target.name), indices, target.sizes, target.layer
-        )
+        gradient_array = Array(gradient_name(target.name), indices, target.sizes, target.layer)
         expression = sp.factor_terms(sp.Add(*(step.result for step in steps)))
         gradients[target.name] = Gradient(target, gradient_array, tuple(steps), expression)
     output = network.output
@@ -127,7 +125,9 @@ def _through(user: Array, upstream: Array, element: sp.Expr, index_symbols: set)
     definition = user.definition.xreplace(RENAMED)
     local = sp.diff(definition, element)
     upstream_element = upstream.at(*dummies)
-    limits = tuple((d, sp.Integer(0), size - 1) for d, size in zip(dummies, user.sizes))
+    limits = tuple(
+        (d, sp.Integer(0), size - 1) for d, size in zip(dummies, user.sizes, strict=True)
+    )
     # Sum first over the dummies a KroneckerDelta pins down, so that each sum collapses.
     deltas = {s for delta in local.atoms(sp.KroneckerDelta) for s in delta.free_symbols}
     ordered = sorted(limits, key=lambda limit: limit[0] not in deltas)

@@ -25,7 +25,11 @@ def write_all(folder: Path, outputs: Sequence[Output]) -> list[Path]:
             staged.append((temporary, folder / output.name))
             with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
                 stream.write(output.text)
-        changed = [target for (_, target), o in zip(staged, outputs) if _differs(target, o.text)]
+        changed = [
+            target
+            for (_, target), o in zip(staged, outputs, strict=True)
+            if _differs(target, o.text)
+        ]
         for temporary, target in staged:
             os.replace(temporary, target)
         staged.clear()

@@ -129,7 +129,9 @@ def build_network(spec: NetworkSpec) -> Network:
         out_units = indices[1:] if batched else indices
         out_sizes = sizes[1:] if batched else sizes
         in_units = (INPUT_UNIT,) if _has_units(previous, batched) else ()
-        in_element = previous.at(*previous.indices[: len(previous.indices) - len(in_units)], *in_units)
+        in_element = previous.at(
+            *previous.indices[: len(previous.indices) - len(in_units)], *in_units
+        )
         in_sizes = previous.sizes[-1:] if in_units else ()
         weight = Array(f"W{layer}", (*out_units, *in_units), (*out_sizes, *in_sizes), layer)
         parameters.append(weight)
@@ -177,4 +179,3 @@ def _loss(spec: NetworkSpec, output: Array, observed: Array) -> sp.Expr:
         if averaged and (size == N_BATCH or loss.units == "mean"):
             scale = scale / size
     return scale * total
-

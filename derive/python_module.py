@@ -115,7 +115,11 @@ def module_context(derivation: Derivation) -> ModuleContext:
 
     batch = {N_BATCH.name: "x.shape[0]", "y_observed": "y"}
     backward = tuple(
-        Assignment(g.name, code(g.expression, g.array.indices, batch), _equation(g.array.element, g.expression))
+        Assignment(
+            g.name,
+            code(g.expression, g.array.indices, batch),
+            _equation(g.array.element, g.expression),
+        )
         for g in derivation.gradients
     )
     needed = set().union(*(_symbols(g, widths) for g in derivation.gradients))

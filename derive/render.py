@@ -46,7 +46,9 @@ def _python_tuple(shape: tuple) -> str:
 
 def _tex_escape(text: str) -> str:
     special = {c: "\\" + c for c in "&%$#_{}"}
-    special.update({"~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}"})
+    special.update(
+        {"~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}"}
+    )
     return "".join(special.get(c, c) for c in text)
 
 
@@ -90,12 +92,16 @@ def render(spec: NetworkSpec, source: str) -> list[Output]:
     derivation = derive(build_network(spec))
     module = module_context(derivation)
     document = document_context(derivation, source)
-    python = _environment(latex=False).get_template("module.py.j2").render(
-        header=header(source, "#"),
-        net=derivation.network,
-        ctx=module,
-        kink=document.kink,
-        param_names=[p.name for p in module.parameters],
+    python = (
+        _environment(latex=False)
+        .get_template("module.py.j2")
+        .render(
+            header=header(source, "#"),
+            net=derivation.network,
+            ctx=module,
+            kink=document.kink,
+            param_names=[p.name for p in module.parameters],
+        )
     )
     latex = _environment(latex=True)
     tex = latex.get_template("derivation.tex.j2").render(
@@ -118,5 +124,7 @@ def format_python(source: str, filename: str) -> str:
     command = [find_ruff_bin(), "format", "--isolated", "--stdin-filename", filename, "-"]
     result = subprocess.run(command, input=source, capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        raise DeriveError(f"ruff could not format the generated {filename}: {result.stderr.strip()}")
+        raise DeriveError(
+            f"ruff could not format the generated {filename}: {result.stderr.strip()}"
+        )
     return result.stdout

@@ -43,7 +43,9 @@ def test_default_output_is_the_committed_output(tmp_path):
 
 
 def test_committed_generated_files_match_their_specs():
-    result = run("--check", *sorted(str(p.relative_to(ROOT)) for p in SPECS.glob("*.toml")), cwd=ROOT)
+    result = run(
+        "--check", *sorted(str(p.relative_to(ROOT)) for p in SPECS.glob("*.toml")), cwd=ROOT
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -21,7 +21,9 @@ def test_there_are_generated_modules():
 def test_ruff_format_check():
     result = subprocess.run(
         [find_ruff_bin(), "format", "--isolated", "--check", *map(str, MODULES)],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -29,8 +31,17 @@ def test_ruff_format_check():
 def test_ruff_check():
     """ruff's default rules, plus pycodestyle warnings, bugbear and pyupgrade."""
     result = subprocess.run(
-        [find_ruff_bin(), "check", "--isolated", "--select", "E4,E7,E9,F,W,B,UP", *map(str, MODULES)],
-        capture_output=True, text=True, check=False,
+        [
+            find_ruff_bin(),
+            "check",
+            "--isolated",
+            "--select",
+            "E4,E7,E9,F,W,B,UP",
+            *map(str, MODULES),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -39,7 +50,9 @@ def test_mypy_strict():
     pytest.importorskip("mypy")
     result = subprocess.run(
         [sys.executable, "-m", "mypy", "--strict", "--no-incremental", *map(str, MODULES)],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 

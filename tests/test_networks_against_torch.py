@@ -16,7 +16,8 @@ from tests.torch_reference import network_gradients
 def spec_text(input_size, layers, loss, reduction):
     text = f'name = "net"\ninput = {input_size}\nshapes = "torch"\n'
     for width, activation, bias in layers:
-        text += f'[[layers]]\nwidth = {width}\nactivation = "{activation}"\nbias = {str(bias).lower()}\n'
+        text += f'[[layers]]\nwidth = {width}\nactivation = "{activation}"\n'
+        text += f"bias = {str(bias).lower()}\n"
     return text + f'[loss]\nkind = "{loss}"\nreduction = "{reduction}"\n'
 
 
@@ -45,7 +46,9 @@ layer = st.tuples(st.integers(1, 5), st.sampled_from(["identity", "relu", "tanh"
     st.integers(1, 6),
     st.integers(0, 2**32 - 1),
 )
-def test_random_architectures_match_torch(tmp_path_factory, n_in, layers, loss, reduction, batch, seed):
+def test_random_architectures_match_torch(
+    tmp_path_factory, n_in, layers, loss, reduction, batch, seed
+):
     module = generate(tmp_path_factory.mktemp("net"), spec_text(n_in, layers, loss, reduction))
     params, x, y = random_problem(np.random.default_rng(seed), module, batch)
     spec = [(a, b) for _, a, b in layers]
@@ -83,7 +86,10 @@ def test_float32_in_float32_out():
     ("params_change", "message"),
     [
         (lambda p: p.pop("W0"), "missing parameter 'W0' of shape (8, 4)"),
-        (lambda p: p.update(W0=np.zeros((4, 8))), "parameter 'W0' has shape (4, 8), expected (8, 4)"),
+        (
+            lambda p: p.update(W0=np.zeros((4, 8))),
+            "parameter 'W0' has shape (4, 8), expected (8, 4)",
+        ),
         (lambda p: p.update(W9=np.zeros(1)), "unknown parameter 'W9'"),
     ],
 )

@@ -58,7 +58,11 @@ def test_generic_loss_and_forward(seed):
 
 def test_kink_matches_torch(seed):
     """Pre-activations exactly 0 in both layers: relu'(0) = 0, as torch."""
-    point = dict(POINT, W0=np.array([0.0, 2.0, 3.0]), W1=np.array([[3.0, 4.0, 5.0], [0.0, 0.0, 0.0], [3.0, 4.0, 1.0]]))
+    point = dict(
+        POINT,
+        W0=np.array([0.0, 2.0, 3.0]),
+        W1=np.array([[3.0, 4.0, 5.0], [0.0, 0.0, 0.0], [3.0, 4.0, 1.0]]),
+    )
     values = seed.mlp(point["x"], point["W0"], point["W1"], point["W2"])
     assert values["r0"][0] == 0 and values["r1"][1] == 0
     expected = seed_gradients(**point)

@@ -16,9 +16,20 @@ def test_wheel_generates_the_committed_seed_output_from_another_folder(tmp_path)
     pytest.importorskip("hatchling")
     wheels = tmp_path / "wheels"
     build = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-         "--wheel-dir", str(wheels), str(ROOT)],
-        capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--wheel-dir",
+            str(wheels),
+            str(ROOT),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert build.returncode == 0, build.stderr
     (wheel,) = wheels.glob("derive-*.whl")
@@ -31,8 +42,11 @@ def test_wheel_generates_the_committed_seed_output_from_another_folder(tmp_path)
     work.mkdir()
     result = subprocess.run(
         [sys.executable, "-m", "derive"],
-        cwd=work, env={**os.environ, "PYTHONPATH": str(site)},
-        capture_output=True, text=True, check=False,
+        cwd=work,
+        env={**os.environ, "PYTHONPATH": str(site)},
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     for name in ["seed_mlp.py", "seed_mlp.tex", "seed_mlp.md"]:

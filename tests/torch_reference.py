@@ -29,18 +29,29 @@ def seed_gradients(x: float, W0: Any, W1: Any, W2: Any, y_observed: float) -> di
         value.retain_grad()
     torch.pow(y_predicted - y_observed, 2).backward()
     grads = {f"d_loss_d_{name}": v.grad.numpy() for name, v in values.items()}
-    grads.update(d_loss_d_W0=w0.grad.numpy(), d_loss_d_W1=w1.grad.numpy(), d_loss_d_W2=w2.grad.numpy())
+    grads.update(
+        d_loss_d_W0=w0.grad.numpy(), d_loss_d_W1=w1.grad.numpy(), d_loss_d_W2=w2.grad.numpy()
+    )
     return grads
 
 
 def network_gradients(
-    layers: list[tuple[str, bool]], loss: str, reduction: str, params: dict[str, Any], x: Any, y: Any
+    layers: list[tuple[str, bool]],
+    loss: str,
+    reduction: str,
+    params: dict[str, Any],
+    x: Any,
+    y: Any,
 ) -> tuple[float, dict[str, Any]]:
     """Loss and parameter gradients of a torch-shaped MLP (``nn.Linear`` conventions)."""
-    tensors = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in params.items()}
+    tensors = {
+        k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in params.items()
+    }
     h = torch.tensor(x, dtype=torch.float64)
     for layer, (activation, bias) in enumerate(layers):
-        h = torch.nn.functional.linear(h, tensors[f"W{layer}"], tensors[f"b{layer}"] if bias else None)
+        h = torch.nn.functional.linear(
+            h, tensors[f"W{layer}"], tensors[f"b{layer}"] if bias else None
+        )
         h = ACTIVATIONS[activation](h)
     target = torch.tensor(y, dtype=torch.float64)
     if loss == "mse":

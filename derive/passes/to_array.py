@@ -114,9 +114,7 @@ def _convert_sum(expr: sp.Sum, want: Axes) -> tuple[sp.Expr, Axes]:
     return _convert_product(factors, tuple(summed), want)
 
 
-def _convert_product(
-    factors: Sequence[sp.Expr], summed: Axes, want: Axes
-) -> tuple[sp.Expr, Axes]:
+def _convert_product(factors: Sequence[sp.Expr], summed: Axes, want: Axes) -> tuple[sp.Expr, Axes]:
     """A product of factors, summed over ``summed``: elementwise, outer, matmul or einsum."""
     scalars: list[sp.Expr] = []
     groups: dict[Axes, list[sp.Expr]] = {}
@@ -203,7 +201,13 @@ def _matmul(
 def _einsum(
     coefficient: sp.Expr, operands: list[tuple[sp.Expr, Axes]], summed: Axes, want: Axes
 ) -> tuple[sp.Expr, Axes]:
-    letters = dict(zip(dict.fromkeys(a for _, axes in operands for a in axes), string.ascii_lowercase))
+    letters = dict(
+        zip(
+            dict.fromkeys(a for _, axes in operands for a in axes),
+            string.ascii_lowercase,
+            strict=False,
+        )
+    )
     free = tuple(a for a in want if a in letters and a not in summed)
     inputs = ",".join("".join(letters[a] for a in axes) for _, axes in operands)
     subscripts = f"{inputs}->{''.join(letters[a] for a in free)}"

@@ -23,7 +23,9 @@ _NUMBERED = re.compile(r"^([A-Za-z])(\d+)$")
 def latex_name(name: str) -> str:
     """The LaTeX for the array or size called ``name`` in the code."""
     if name.startswith("d_loss_d_"):
-        target = {"ypredicted": "y_predicted"}.get(name[len("d_loss_d_") :], name[len("d_loss_d_") :])
+        target = {"ypredicted": "y_predicted"}.get(
+            name[len("d_loss_d_") :], name[len("d_loss_d_") :]
+        )
         return rf"\frac{{\partial L}}{{\partial {latex_name(target)}}}"
     special = {
         "y_predicted": r"\hat{y}",
