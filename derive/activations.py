@@ -44,7 +44,9 @@ HEAVISIDE_AT_ZERO = sp.Integer(0)
 
 def kink_convention(expr: sp.Expr) -> sp.Expr:
     """Give every ``Heaviside`` step the value 0 at 0 (torch's convention)."""
-    return expr.replace(sp.Heaviside, lambda arg, *_: sp.Heaviside(arg, HEAVISIDE_AT_ZERO))
+    return expr.replace(
+        sp.Heaviside, lambda arg, *_: sp.Heaviside(arg, HEAVISIDE_AT_ZERO)
+    )
 
 
 class Elementwise(sp.Function):

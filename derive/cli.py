@@ -44,7 +44,10 @@ def _parser() -> argparse.ArgumentParser:
         "set's 1-3-3-1 ReLU network",
     )
     parser.add_argument(
-        "--out", type=Path, default=Path("generated"), help="output folder (default: generated)"
+        "--out",
+        type=Path,
+        default=Path("generated"),
+        help="output folder (default: generated)",
     )
     parser.add_argument(
         "--check",
@@ -102,7 +105,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         status = "wrote    " if path in changed else "unchanged"
         print(f"{status} {path.as_posix():<36} {DESCRIPTIONS[path.suffix]}")
     readable = [o.name for o in outputs if o.name.endswith(".md")]
-    print(f"Read the derivation in {', '.join((arguments.out / n).as_posix() for n in readable)}.")
+    print(
+        f"Read the derivation in {', '.join((arguments.out / n).as_posix() for n in readable)}."
+    )
     return 0
 
 

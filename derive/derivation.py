@@ -103,14 +103,22 @@ def derive(network: Network) -> Derivation:
         steps = []
         if network.loss.has(target.base):
             local = sp.diff(network.loss.xreplace(RENAMED), element)
-            steps.append(Step(None, sp.Integer(1), local, (), collapse(local, index_symbols)))
+            steps.append(
+                Step(None, sp.Integer(1), local, (), collapse(local, index_symbols))
+            )
         for user in network.values:
             if user.definition is None or not user.definition.has(target.base):
                 continue
-            steps.append(_through(user, gradients[user.name].array, element, index_symbols))
-        gradient_array = Array(gradient_name(target.name), indices, target.sizes, target.layer)
+            steps.append(
+                _through(user, gradients[user.name].array, element, index_symbols)
+            )
+        gradient_array = Array(
+            gradient_name(target.name), indices, target.sizes, target.layer
+        )
         expression = sp.factor_terms(sp.Add(*(step.result for step in steps)))
-        gradients[target.name] = Gradient(target, gradient_array, tuple(steps), expression)
+        gradients[target.name] = Gradient(
+            target, gradient_array, tuple(steps), expression
+        )
     output = network.output
     return Derivation(
         network=network,
@@ -119,14 +127,17 @@ def derive(network: Network) -> Derivation:
     )
 
 
-def _through(user: Array, upstream: Array, element: sp.Expr, index_symbols: set) -> Step:
+def _through(
+    user: Array, upstream: Array, element: sp.Expr, index_symbols: set
+) -> Step:
     """The chain-rule term ``sum_m dL/du[m] * du[m]/dt`` through the value ``user``."""
     dummies = tuple(RENAMED.get(index, index) for index in user.indices)
     definition = user.definition.xreplace(RENAMED)
     local = sp.diff(definition, element)
     upstream_element = upstream.at(*dummies)
     limits = tuple(
-        (d, sp.Integer(0), size - 1) for d, size in zip(dummies, user.sizes, strict=True)
+        (d, sp.Integer(0), size - 1)
+        for d, size in zip(dummies, user.sizes, strict=True)
     )
     # Sum first over the dummies a KroneckerDelta pins down, so that each sum collapses.
     deltas = {s for delta in local.atoms(sp.KroneckerDelta) for s in delta.free_symbols}

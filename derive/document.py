@@ -59,10 +59,17 @@ class DocumentContext:
 def document_context(derivation: Derivation, source: str) -> DocumentContext:
     """Print every equation of ``derivation`` as LaTeX for the document templates."""
     network = derivation.network
-    arrays = {a.name for a in (*network.values, *network.parameters, network.observed) if a.indices}
+    arrays = {
+        a.name
+        for a in (*network.values, *network.parameters, network.observed)
+        if a.indices
+    }
     arrays |= {g.name for g in derivation.gradients if g.array.indices}
     latex = DeriveLatexPrinter(arrays).doprint
-    used = sorted({v.activation for v in network.values if v.activation}, key=list(FUNCTIONS).index)
+    used = sorted(
+        {v.activation for v in network.values if v.activation},
+        key=list(FUNCTIONS).index,
+    )
     activations = tuple(
         ActivationMath(
             name,
@@ -79,7 +86,9 @@ def document_context(derivation: Derivation, source: str) -> DocumentContext:
         source=source,
         sizes=tuple((latex(s), n) for s, n in network.widths.items()),
         shapes=tuple((latex_name(a.name), _shape(a, latex)) for a in everything),
-        forward=tuple((latex(v.element), latex(v.definition)) for v in network.values[1:]),
+        forward=tuple(
+            (latex(v.element), latex(v.definition)) for v in network.values[1:]
+        ),
         loss=("L", latex(network.loss)),
         loss_summary=LOSSES[network.spec.loss.kind].summary,
         activations=activations,
@@ -95,8 +104,12 @@ def _shape(array: Array, latex) -> str:
 
 
 def _gradient(gradient: Gradient, derivation: Derivation, latex) -> GradientMath:
-    chain = sp.Add(*(_chain(step, gradient, derivation, local=False) for step in gradient.steps))
-    local = sp.Add(*(_chain(step, gradient, derivation, local=True) for step in gradient.steps))
+    chain = sp.Add(
+        *(_chain(step, gradient, derivation, local=False) for step in gradient.steps)
+    )
+    local = sp.Add(
+        *(_chain(step, gradient, derivation, local=True) for step in gradient.steps)
+    )
     steps = [latex(chain), latex(local), latex(gradient.expression)]
     widths = derivation.network.widths
     array = to_array(gradient.expression, gradient.array.indices)
@@ -114,7 +127,9 @@ def _gradient(gradient: Gradient, derivation: Derivation, latex) -> GradientMath
     )
 
 
-def _chain(step: Step, gradient: Gradient, derivation: Derivation, local: bool) -> sp.Expr:
+def _chain(
+    step: Step, gradient: Gradient, derivation: Derivation, local: bool
+) -> sp.Expr:
     """One chain-rule term, unevaluated: ``sum_m dL/du[m] * du[m]/dt``."""
     target = gradient.target.at(*gradient.array.indices)
     if step.user is None:

@@ -28,7 +28,9 @@ class Loss:
 
     def at(self, predicted: sp.Expr, observed: sp.Expr) -> sp.Expr:
         """The element loss at one predicted and one observed value."""
-        return self.element.subs({Y_PREDICTED: predicted, Y_OBSERVED: observed}, simultaneous=True)
+        return self.element.subs(
+            {Y_PREDICTED: predicted, Y_OBSERVED: observed}, simultaneous=True
+        )
 
 
 LOSSES: dict[str, Loss] = {

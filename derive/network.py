@@ -133,7 +133,9 @@ def build_network(spec: NetworkSpec) -> Network:
             *previous.indices[: len(previous.indices) - len(in_units)], *in_units
         )
         in_sizes = previous.sizes[-1:] if in_units else ()
-        weight = Array(f"W{layer}", (*out_units, *in_units), (*out_sizes, *in_sizes), layer)
+        weight = Array(
+            f"W{layer}", (*out_units, *in_units), (*out_sizes, *in_sizes), layer
+        )
         parameters.append(weight)
         linear = weight.element * in_element
         if in_units:
@@ -143,13 +145,17 @@ def build_network(spec: NetworkSpec) -> Network:
             parameters.append(bias)
             linear = linear + bias.element
         activation = layer_spec.activation
-        linear_name = "y_predicted" if layer == last and activation == "identity" else f"r{layer}"
+        linear_name = (
+            "y_predicted" if layer == last and activation == "identity" else f"r{layer}"
+        )
         previous = Array(linear_name, indices, sizes, layer, definition=linear)
         values.append(previous)
         if activation != "identity":
             name = "y_predicted" if layer == last else f"h{layer}"
             applied = FUNCTIONS[activation](previous.element)
-            previous = Array(name, indices, sizes, layer, definition=applied, activation=activation)
+            previous = Array(
+                name, indices, sizes, layer, definition=applied, activation=activation
+            )
             values.append(previous)
 
     output = values[-1]

@@ -94,7 +94,10 @@ def module_context(derivation: Derivation) -> ModuleContext:
         array = to_array(expr.xreplace(widths), axes)
         return NumPyCodePrinter(names).doprint(array) if names else plain.doprint(array)
 
-    used = sorted({v.activation for v in network.values if v.activation}, key=list(FUNCTIONS).index)
+    used = sorted(
+        {v.activation for v in network.values if v.activation},
+        key=list(FUNCTIONS).index,
+    )
     activations = tuple(
         ActivationCode(
             name=name,
@@ -106,7 +109,9 @@ def module_context(derivation: Derivation) -> ModuleContext:
         for name in used
     )
     forward = tuple(
-        Assignment(v.name, code(v.definition, v.indices), _equation(v.element, v.definition))
+        Assignment(
+            v.name, code(v.definition, v.indices), _equation(v.element, v.definition)
+        )
         for v in network.values[1:]
     )
     output = network.output
@@ -143,7 +148,9 @@ def module_context(derivation: Derivation) -> ModuleContext:
         loss_math=text(network.loss),
         backward=backward,
         backward_inputs=backward_inputs,
-        backward_parameters=tuple(p.name for p in network.parameters if p.name in needed),
+        backward_parameters=tuple(
+            p.name for p in network.parameters if p.name in needed
+        ),
         partials=partials,
         sizes=tuple((s.name, n) for s, n in widths.items()),
     )

@@ -47,7 +47,11 @@ def _python_tuple(shape: tuple) -> str:
 def _tex_escape(text: str) -> str:
     special = {c: "\\" + c for c in "&%$#_{}"}
     special.update(
-        {"~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}"}
+        {
+            "~": r"\textasciitilde{}",
+            "^": r"\textasciicircum{}",
+            "\\": r"\textbackslash{}",
+        }
     )
     return "".join(special.get(c, c) for c in text)
 
@@ -111,18 +115,28 @@ def render(spec: NetworkSpec, source: str) -> list[Output]:
         header=f"<!--\n{header(source, '')}\n-->", doc=document, version=__version__
     )
     return [
-        Output(f"{spec.name}.py", format_python(python, f"{spec.name}.py")),
+        Output(f"{spec.name}.py", format_with_ruff(python, f"{spec.name}.py")),
         Output(f"{spec.name}.tex", tex),
-        Output(f"{spec.name}.md", markdown),
+        Output(f"{spec.name}.md", format_with_ruff(markdown, f"{spec.name}.md")),
     ]
 
 
-def format_python(source: str, filename: str) -> str:
-    """``source`` formatted by ruff with its defaults, ignoring any local configuration."""
+def format_with_ruff(source: str, filename: str) -> str:
+    """``source`` (Python, or Markdown with Python blocks) formatted by ruff with its
+    defaults, ignoring any local configuration, so the output is the same everywhere."""
     from ruff.__main__ import find_ruff_bin
 
-    command = [find_ruff_bin(), "format", "--isolated", "--stdin-filename", filename, "-"]
-    result = subprocess.run(command, input=source, capture_output=True, text=True, check=False)
+    command = [
+        find_ruff_bin(),
+        "format",
+        "--isolated",
+        "--stdin-filename",
+        filename,
+        "-",
+    ]
+    result = subprocess.run(
+        command, input=source, capture_output=True, text=True, check=False
+    )
     if result.returncode != 0:
         raise DeriveError(
             f"ruff could not format the generated {filename}: {result.stderr.strip()}"

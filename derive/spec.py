@@ -97,7 +97,9 @@ def parse_spec(text: str, path: Path | str) -> NetworkSpec:
     except tomllib.TOMLDecodeError as error:
         raise SpecError(path, "", f"not valid TOML ({error})") from None
     if not data:
-        raise SpecError(path, "", "the file is empty; a spec needs name, input, layers and loss")
+        raise SpecError(
+            path, "", "the file is empty; a spec needs name, input, layers and loss"
+        )
     return _Reader(path).network(data)
 
 
@@ -110,13 +112,17 @@ class _Reader:
     def fail(self, field: str, message: str) -> SpecError:
         return SpecError(self.path, field, message)
 
-    def check_fields(self, table: dict[str, Any], allowed: tuple[str, ...], where: str) -> None:
+    def check_fields(
+        self, table: dict[str, Any], allowed: tuple[str, ...], where: str
+    ) -> None:
         for key in table:
             if key not in allowed:
                 field = f"{where}.{key}" if where else key
                 close = difflib.get_close_matches(key, allowed, n=1)
                 hint = f"did you mean '{close[0]}'? " if close else ""
-                raise self.fail(field, f"unknown field; {hint}allowed: {', '.join(allowed)}")
+                raise self.fail(
+                    field, f"unknown field; {hint}allowed: {', '.join(allowed)}"
+                )
 
     def required(self, table: dict[str, Any], key: str, field: str) -> Any:
         if key not in table:
@@ -125,7 +131,9 @@ class _Reader:
 
     def integer(self, value: Any, field: str, low: int, high: int) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(field, f"must be an integer from {low} to {high}, got {value!r}")
+            raise self.fail(
+                field, f"must be an integer from {low} to {high}, got {value!r}"
+            )
         if not low <= value <= high:
             raise self.fail(field, f"must be from {low} to {high}, got {value}")
         return value
@@ -138,25 +146,35 @@ class _Reader:
     def network(self, data: dict[str, Any]) -> NetworkSpec:
         self.check_fields(data, TOP_FIELDS, "")
         name = self.required(data, "name", "name")
-        if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
+        if (
+            not isinstance(name, str)
+            or not name.isidentifier()
+            or keyword.iskeyword(name)
+        ):
             raise self.fail(
                 "name",
                 f"got {name!r}; must be a Python identifier (letters, digits, underscores, "
                 "not starting with a digit) and not a keyword",
             )
         if not name.isascii():
-            raise self.fail("name", f"got {name!r}; must use ASCII letters, digits and _")
+            raise self.fail(
+                "name", f"got {name!r}; must use ASCII letters, digits and _"
+            )
         description = data.get("description", "")
         if not isinstance(description, str):
             raise self.fail("description", f"must be a string, got {description!r}")
-        size = self.integer(self.required(data, "input", "input"), "input", 1, MAX_WIDTH)
+        size = self.integer(
+            self.required(data, "input", "input"), "input", 1, MAX_WIDTH
+        )
         shapes = self.choice(data.get("shapes", "torch"), "shapes", SHAPES)
         style = self.choice(data.get("style", "vectorized"), "style", STYLES)
         layers = self.required(data, "layers", "layers")
         if not isinstance(layers, list) or not all(isinstance(t, dict) for t in layers):
             raise self.fail("layers", "must be an array of tables ([[layers]])")
         if not 1 <= len(layers) <= MAX_LAYERS:
-            raise self.fail("layers", f"needs from 1 to {MAX_LAYERS} layers, got {len(layers)}")
+            raise self.fail(
+                "layers", f"needs from 1 to {MAX_LAYERS} layers, got {len(layers)}"
+            )
         loss = self.required(data, "loss", "loss")
         if not isinstance(loss, dict):
             raise self.fail("loss", "must be a table ([loss])")
@@ -174,7 +192,10 @@ class _Reader:
     def layer(self, table: dict[str, Any], where: str) -> LayerSpec:
         self.check_fields(table, LAYER_FIELDS, where)
         width = self.integer(
-            self.required(table, "width", f"{where}.width"), f"{where}.width", 1, MAX_WIDTH
+            self.required(table, "width", f"{where}.width"),
+            f"{where}.width",
+            1,
+            MAX_WIDTH,
         )
         activation = self.choice(
             self.required(table, "activation", f"{where}.activation"),
@@ -188,6 +209,10 @@ class _Reader:
 
     def loss(self, table: dict[str, Any]) -> LossSpec:
         self.check_fields(table, LOSS_FIELDS, "loss")
-        kind = self.choice(self.required(table, "kind", "loss.kind"), "loss.kind", tuple(LOSSES))
-        reduction = self.choice(table.get("reduction", "mean"), "loss.reduction", REDUCTIONS)
+        kind = self.choice(
+            self.required(table, "kind", "loss.kind"), "loss.kind", tuple(LOSSES)
+        )
+        reduction = self.choice(
+            table.get("reduction", "mean"), "loss.reduction", REDUCTIONS
+        )
         return LossSpec(kind=kind, reduction=reduction)

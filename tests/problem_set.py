@@ -55,7 +55,9 @@ def d_loss_d_h1(variable_dict: dict[str, Any], W2: Any, y_observed: float) -> An
 
 def d_loss_d_r1(variable_dict: dict[str, Any], W2: Any, y_observed: float) -> Any:
     # Slip 2: the derivative is taken at h1, not at r1.
-    gate = np.array([relu_derivative(value) for value in variable_dict["h1"]], dtype=float)
+    gate = np.array(
+        [relu_derivative(value) for value in variable_dict["h1"]], dtype=float
+    )
     return d_loss_d_h1(variable_dict, W2, y_observed) * gate
 
 
@@ -63,19 +65,25 @@ def d_loss_d_W1(variable_dict: dict[str, Any], W2: Any, y_observed: float) -> An
     return np.outer(d_loss_d_r1(variable_dict, W2, y_observed), variable_dict["h0"])
 
 
-def d_loss_d_h0(variable_dict: dict[str, Any], W1: Any, W2: Any, y_observed: float) -> Any:
+def d_loss_d_h0(
+    variable_dict: dict[str, Any], W1: Any, W2: Any, y_observed: float
+) -> Any:
     upstream = d_loss_d_r1(variable_dict, W2, y_observed)
     # Column by column, as the problem set does with np.dot on reshaped slices.
     return np.array([float(np.dot(upstream, W1[:, column])) for column in range(3)])
 
 
-def d_loss_d_r0(variable_dict: dict[str, Any], W1: Any, W2: Any, y_observed: float) -> Any:
+def d_loss_d_r0(
+    variable_dict: dict[str, Any], W1: Any, W2: Any, y_observed: float
+) -> Any:
     upstream = d_loss_d_h0(variable_dict, W1, W2, y_observed)
     r0 = variable_dict["r0"]
     return np.array([upstream[unit] * relu_derivative(r0[unit]) for unit in range(3)])
 
 
-def d_loss_d_W0(variable_dict: dict[str, Any], W1: Any, W2: Any, y_observed: float) -> Any:
+def d_loss_d_W0(
+    variable_dict: dict[str, Any], W1: Any, W2: Any, y_observed: float
+) -> Any:
     return d_loss_d_r0(variable_dict, W1, W2, y_observed) * variable_dict["x"]
 
 

@@ -39,12 +39,16 @@ def test_default_output_is_the_committed_output(tmp_path):
     """The built-in default, run anywhere, gives generated/ byte for byte."""
     run(cwd=tmp_path)
     for name in SEED_FILES:
-        assert (tmp_path / "generated" / name).read_bytes() == (GENERATED / name).read_bytes()
+        assert (tmp_path / "generated" / name).read_bytes() == (
+            GENERATED / name
+        ).read_bytes()
 
 
 def test_committed_generated_files_match_their_specs():
     result = run(
-        "--check", *sorted(str(p.relative_to(ROOT)) for p in SPECS.glob("*.toml")), cwd=ROOT
+        "--check",
+        *sorted(str(p.relative_to(ROOT)) for p in SPECS.glob("*.toml")),
+        cwd=ROOT,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -93,18 +97,48 @@ BAD_SPECS = {
     "empty file": ("", "empty"),
     "missing name": (SEED.replace('name = "seed_mlp"', ""), "name: missing"),
     "misspelled field": (SEED.replace("shapes =", "shape ="), "did you mean 'shapes'"),
-    "misspelled layer field": (SEED.replace("width = 3", "widht = 3", 1), "layers[0].widht"),
-    "name not identifier": (SEED.replace('"seed_mlp"', '"seed-mlp"'), "Python identifier"),
+    "misspelled layer field": (
+        SEED.replace("width = 3", "widht = 3", 1),
+        "layers[0].widht",
+    ),
+    "name not identifier": (
+        SEED.replace('"seed_mlp"', '"seed-mlp"'),
+        "Python identifier",
+    ),
     "name is a keyword": (SEED.replace('"seed_mlp"', '"lambda"'), "keyword"),
-    "injection in name": (SEED.replace('"seed_mlp"', "\"x; __import__('os')\""), "name: got"),
-    "zero width": (SEED.replace("width = 3", "width = 0", 1), "layers[0].width: must be from 1"),
+    "injection in name": (
+        SEED.replace('"seed_mlp"', "\"x; __import__('os')\""),
+        "name: got",
+    ),
+    "zero width": (
+        SEED.replace("width = 3", "width = 0", 1),
+        "layers[0].width: must be from 1",
+    ),
     "negative width": (SEED.replace("width = 3", "width = -2", 1), "layers[0].width"),
-    "width not integer": (SEED.replace("width = 3", 'width = "3"', 1), "must be an integer"),
-    "unknown activation": (SEED.replace('"relu"', '"relux"', 1), "allowed: identity, relu, tanh"),
-    "unknown loss": (SEED.replace('"squared"', '"hinge"'), "loss.kind: got 'hinge'; allowed"),
-    "bias not boolean": (SEED.replace("bias = false", 'bias = "no"', 1), "true or false"),
-    "unknown shapes": (SEED.replace('"problem_set"', '"numpy"'), "allowed: torch, problem_set"),
-    "no layers": (SEED.split("[[layers]]")[0] + '[loss]\nkind = "squared"\n', "layers: missing"),
+    "width not integer": (
+        SEED.replace("width = 3", 'width = "3"', 1),
+        "must be an integer",
+    ),
+    "unknown activation": (
+        SEED.replace('"relu"', '"relux"', 1),
+        "allowed: identity, relu, tanh",
+    ),
+    "unknown loss": (
+        SEED.replace('"squared"', '"hinge"'),
+        "loss.kind: got 'hinge'; allowed",
+    ),
+    "bias not boolean": (
+        SEED.replace("bias = false", 'bias = "no"', 1),
+        "true or false",
+    ),
+    "unknown shapes": (
+        SEED.replace('"problem_set"', '"numpy"'),
+        "allowed: torch, problem_set",
+    ),
+    "no layers": (
+        SEED.split("[[layers]]")[0] + '[loss]\nkind = "squared"\n',
+        "layers: missing",
+    ),
 }
 
 

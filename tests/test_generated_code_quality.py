@@ -18,9 +18,15 @@ def test_there_are_generated_modules():
     assert [p.name for p in MODULES if p.name == "seed_mlp.py"]
 
 
-def test_ruff_format_check():
+@pytest.mark.parametrize(
+    "isolated", [True, False], ids=["ruff-defaults", "repo-config"]
+)
+def test_ruff_format_check(isolated):
+    """Python modules and the Python blocks of the Markdown, under both configurations."""
+    files = [*MODULES, *sorted(GENERATED.glob("*.md"))]
+    options = ["--isolated"] if isolated else []
     result = subprocess.run(
-        [find_ruff_bin(), "format", "--isolated", "--check", *map(str, MODULES)],
+        [find_ruff_bin(), "format", *options, "--check", *map(str, files)],
         capture_output=True,
         text=True,
         check=False,
@@ -49,7 +55,14 @@ def test_ruff_check():
 def test_mypy_strict():
     pytest.importorskip("mypy")
     result = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", *map(str, MODULES)],
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--strict",
+            "--no-incremental",
+            *map(str, MODULES),
+        ],
         capture_output=True,
         text=True,
         check=False,

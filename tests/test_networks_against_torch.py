@@ -31,10 +31,16 @@ def generate(tmp_path, text):
 def random_problem(rng, module, batch):
     params = {n: rng.standard_normal(s) for n, s in module.PARAMETER_SHAPES.items()}
     n_in, n_out = module.INPUT_SHAPE[1], module.OUTPUT_SHAPE[1]
-    return params, rng.standard_normal((batch, n_in)), rng.standard_normal((batch, n_out))
+    return (
+        params,
+        rng.standard_normal((batch, n_in)),
+        rng.standard_normal((batch, n_out)),
+    )
 
 
-layer = st.tuples(st.integers(1, 5), st.sampled_from(["identity", "relu", "tanh"]), st.booleans())
+layer = st.tuples(
+    st.integers(1, 5), st.sampled_from(["identity", "relu", "tanh"]), st.booleans()
+)
 
 
 @settings(max_examples=30, deadline=None)
@@ -49,7 +55,9 @@ layer = st.tuples(st.integers(1, 5), st.sampled_from(["identity", "relu", "tanh"
 def test_random_architectures_match_torch(
     tmp_path_factory, n_in, layers, loss, reduction, batch, seed
 ):
-    module = generate(tmp_path_factory.mktemp("net"), spec_text(n_in, layers, loss, reduction))
+    module = generate(
+        tmp_path_factory.mktemp("net"), spec_text(n_in, layers, loss, reduction)
+    )
     params, x, y = random_problem(np.random.default_rng(seed), module, batch)
     spec = [(a, b) for _, a, b in layers]
     expected_loss, expected = network_gradients(spec, loss, reduction, params, x, y)
@@ -67,7 +75,12 @@ def test_committed_small_regression_matches_torch():
     rng = np.random.default_rng(7)
     params, x, y = random_problem(rng, module, 16)
     _, expected = network_gradients(
-        [("tanh", True), ("relu", True), ("identity", True)], "mse", "mean", params, x, y
+        [("tanh", True), ("relu", True), ("identity", True)],
+        "mse",
+        "mean",
+        params,
+        x,
+        y,
     )
     for name, value in module.gradients(params, x, y).items():
         np.testing.assert_allclose(value, expected[name], rtol=1e-10, atol=1e-14)
@@ -97,14 +110,18 @@ def test_wrong_parameters_raise_value_error_naming_them(params_change, message):
     module = import_path(GENERATED / "small_regression.py")
     params, x, y = random_problem(np.random.default_rng(0), module, 3)
     params_change(params)
-    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(
+        ValueError, match=message.replace("(", r"\(").replace(")", r"\)")
+    ):
         module.gradients(params, x, y)
 
 
 def test_wrong_input_shape_raises_value_error():
     module = import_path(GENERATED / "small_regression.py")
     params, x, y = random_problem(np.random.default_rng(0), module, 3)
-    with pytest.raises(ValueError, match=r"x has shape \(3, 5\), expected \('batch', 4\)"):
+    with pytest.raises(
+        ValueError, match=r"x has shape \(3, 5\), expected \('batch', 4\)"
+    ):
         module.gradients(params, np.zeros((3, 5)), y)
 
 

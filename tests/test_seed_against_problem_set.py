@@ -93,7 +93,10 @@ def test_every_gradient_matches_where_the_problem_set_is_right(seed, point):
     assert np.all(values["r0"] > 0) and np.all(values["r1"] > 0)
     for name in GRADIENTS:
         np.testing.assert_allclose(
-            call(seed, name, point), call(problem_set, name, point), rtol=1e-12, atol=1e-9
+            call(seed, name, point),
+            call(problem_set, name, point),
+            rtol=1e-12,
+            atol=1e-9,
         )
 
 
@@ -103,7 +106,10 @@ def test_gradients_upstream_of_the_slips_always_match(seed, point):
     """d_loss_d_ypredicted, d_loss_d_W2 and d_loss_d_h1 never touch the slips."""
     for name in ["d_loss_d_ypredicted", "d_loss_d_W2", "d_loss_d_h1"]:
         np.testing.assert_allclose(
-            call(seed, name, point), call(problem_set, name, point), rtol=1e-12, atol=1e-9
+            call(seed, name, point),
+            call(problem_set, name, point),
+            rtol=1e-12,
+            atol=1e-9,
         )
 
 
@@ -118,15 +124,25 @@ def test_problem_set_d_loss_d_r1_is_wrong_where_r1_is_negative_and_torch_is_righ
     problem set evaluates relu_derivative at h1[1] = 0, gets 1, and passes gradient
     through the dead unit. torch (and the chain rule) say 0; derive agrees with torch.
     """
-    values = seed.mlp(NEGATIVE_R1["x"], NEGATIVE_R1["W0"], NEGATIVE_R1["W1"], NEGATIVE_R1["W2"])
+    values = seed.mlp(
+        NEGATIVE_R1["x"], NEGATIVE_R1["W0"], NEGATIVE_R1["W1"], NEGATIVE_R1["W2"]
+    )
     assert values["r1"][1] == -40
     theirs = call(problem_set, "d_loss_d_r1", NEGATIVE_R1)
     ours = call(seed, "d_loss_d_r1", NEGATIVE_R1)
     torch_grads = seed_gradients(**NEGATIVE_R1)
     assert theirs[1] != 0  # the slip
     assert ours[1] == 0 == torch_grads["d_loss_d_r1"][1]
-    for name in ["d_loss_d_r1", "d_loss_d_W1", "d_loss_d_h0", "d_loss_d_r0", "d_loss_d_W0"]:
-        np.testing.assert_allclose(call(seed, name, NEGATIVE_R1), torch_grads[name], rtol=1e-12)
+    for name in [
+        "d_loss_d_r1",
+        "d_loss_d_W1",
+        "d_loss_d_h0",
+        "d_loss_d_r0",
+        "d_loss_d_W0",
+    ]:
+        np.testing.assert_allclose(
+            call(seed, name, NEGATIVE_R1), torch_grads[name], rtol=1e-12
+        )
     # ... and the slip propagates to W1's gradient, whose row for the dead unit is wrong.
     assert np.any(call(problem_set, "d_loss_d_W1", NEGATIVE_R1)[1] != 0)
 

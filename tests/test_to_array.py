@@ -22,7 +22,11 @@ CASES = [
     (g[i] * h[j], (i, j), "numpy.outer(g, h)"),
     (g[i] * sp.Heaviside(h[i], 0), (i,), "g*numpy.heaviside(h, 0.0)"),
     (sp.Mul(2, g[b, i] - h[b, i], evaluate=False), (b, i), "2*(g - h)"),
-    (sp.Sum((g[b, i] - h[b, i]) ** 2, (b, 0, n - 1), (i, 0, n - 1)), (), "numpy.sum((g - h)**2)"),
+    (
+        sp.Sum((g[b, i] - h[b, i]) ** 2, (b, 0, n - 1), (i, 0, n - 1)),
+        (),
+        "numpy.sum((g - h)**2)",
+    ),
 ]
 
 
@@ -37,7 +41,9 @@ def test_printed_code_computes_the_index_form(expr, axes, code):
     rng = np.random.default_rng(0)
     size = 3
     arrays = {
-        "W": rng.standard_normal((size, size) if expr.has(W[i, k]) or expr.has(W[k, i]) else size),
+        "W": rng.standard_normal(
+            (size, size) if expr.has(W[i, k]) or expr.has(W[k, i]) else size
+        ),
         "h": rng.standard_normal((size, size) if expr.has(h[b, i]) else size),
         "g": rng.standard_normal((size, size) if expr.has(g[b, i]) else size),
         "x": rng.standard_normal((size, size)),

@@ -50,4 +50,6 @@ def test_wheel_generates_the_committed_seed_output_from_another_folder(tmp_path)
     )
     assert result.returncode == 0, result.stderr
     for name in ["seed_mlp.py", "seed_mlp.tex", "seed_mlp.md"]:
-        assert (work / "generated" / name).read_bytes() == (GENERATED / name).read_bytes()
+        assert (work / "generated" / name).read_bytes() == (
+            GENERATED / name
+        ).read_bytes()

@@ -10,7 +10,9 @@ import torch
 ACTIVATIONS = {"identity": lambda t: t, "relu": torch.relu, "tanh": torch.tanh}
 
 
-def seed_gradients(x: float, W0: Any, W1: Any, W2: Any, y_observed: float) -> dict[str, Any]:
+def seed_gradients(
+    x: float, W0: Any, W1: Any, W2: Any, y_observed: float
+) -> dict[str, Any]:
     """Every gradient of the problem set's network, as the problem set's torch code does
     it (``torch.nn.ReLU``, ``matmul``, ``dot``), in float64 and with every intermediate
     kept. Keys are the generated functions' names."""
@@ -30,7 +32,9 @@ def seed_gradients(x: float, W0: Any, W1: Any, W2: Any, y_observed: float) -> di
     torch.pow(y_predicted - y_observed, 2).backward()
     grads = {f"d_loss_d_{name}": v.grad.numpy() for name, v in values.items()}
     grads.update(
-        d_loss_d_W0=w0.grad.numpy(), d_loss_d_W1=w1.grad.numpy(), d_loss_d_W2=w2.grad.numpy()
+        d_loss_d_W0=w0.grad.numpy(),
+        d_loss_d_W1=w1.grad.numpy(),
+        d_loss_d_W2=w2.grad.numpy(),
     )
     return grads
 
@@ -45,7 +49,8 @@ def network_gradients(
 ) -> tuple[float, dict[str, Any]]:
     """Loss and parameter gradients of a torch-shaped MLP (``nn.Linear`` conventions)."""
     tensors = {
-        k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in params.items()
+        k: torch.tensor(v, dtype=torch.float64, requires_grad=True)
+        for k, v in params.items()
     }
     h = torch.tensor(x, dtype=torch.float64)
     for layer, (activation, bias) in enumerate(layers):

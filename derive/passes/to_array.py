@@ -72,7 +72,9 @@ def _align(expr: sp.Expr, got: Axes, want: Axes) -> sp.Expr:
 def _convert(expr: sp.Expr, want: Axes) -> tuple[sp.Expr, Axes]:
     if isinstance(expr, sp.Indexed):
         indices = tuple(expr.indices)
-        if len(set(indices)) != len(indices) or not all(isinstance(i, sp.Symbol) for i in indices):
+        if len(set(indices)) != len(indices) or not all(
+            isinstance(i, sp.Symbol) for i in indices
+        ):
             raise AxesError(f"{expr}: only distinct plain indices are supported")
         return sp.Symbol(str(expr.base.label), real=True), indices
     if not expr.args or expr.is_Number:
@@ -114,7 +116,9 @@ def _convert_sum(expr: sp.Sum, want: Axes) -> tuple[sp.Expr, Axes]:
     return _convert_product(factors, tuple(summed), want)
 
 
-def _convert_product(factors: Sequence[sp.Expr], summed: Axes, want: Axes) -> tuple[sp.Expr, Axes]:
+def _convert_product(
+    factors: Sequence[sp.Expr], summed: Axes, want: Axes
+) -> tuple[sp.Expr, Axes]:
     """A product of factors, summed over ``summed``: elementwise, outer, matmul or einsum."""
     scalars: list[sp.Expr] = []
     groups: dict[Axes, list[sp.Expr]] = {}
@@ -127,7 +131,9 @@ def _convert_product(factors: Sequence[sp.Expr], summed: Axes, want: Axes) -> tu
     operands = [(sp.Mul(*group), axes) for axes, group in groups.items()]
     # The factors come from a Mul SymPy already simplified: keep them as they are,
     # so that 2*(y_predicted - y_observed) is not distributed into two terms.
-    coefficient = sp.Mul(*scalars, evaluate=False) if len(scalars) > 1 else sp.Mul(*scalars)
+    coefficient = (
+        sp.Mul(*scalars, evaluate=False) if len(scalars) > 1 else sp.Mul(*scalars)
+    )
     if not operands:
         return coefficient, ()
     if not summed:

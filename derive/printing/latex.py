@@ -114,7 +114,9 @@ class DeriveLatexPrinter(LatexPrinter):
         return False
 
     def _print_MatProd(self, expr: sp.Expr) -> str:
-        return " ".join(self.parenthesize(a, PRECEDENCE["Mul"], strict=False) for a in expr.args)
+        return " ".join(
+            self.parenthesize(a, PRECEDENCE["Mul"], strict=False) for a in expr.args
+        )
 
     def _print_Transposed(self, expr: sp.Expr) -> str:
         # Braces: the operand may carry a superscript already, as W^{(1)} does.

@@ -30,7 +30,9 @@ class NumPyCodePrinter(NumPyPrinter):
         return self.names.get(expr.name, expr.name)
 
     def _print_MatProd(self, expr: sp.Expr) -> str:
-        left, right = (self.parenthesize(a, PRECEDENCE["Mul"], strict=False) for a in expr.args)
+        left, right = (
+            self.parenthesize(a, PRECEDENCE["Mul"], strict=False) for a in expr.args
+        )
         return f"{left} @ {right}"
 
     def _print_Transposed(self, expr: sp.Expr) -> str:
@@ -59,7 +61,9 @@ class NumPyCodePrinter(NumPyPrinter):
     def _print_Max(self, expr: sp.Expr) -> str:
         if len(expr.args) != 2:
             return super()._print_Max(expr)
-        return f"numpy.maximum({self._print(expr.args[0])}, {self._print(expr.args[1])})"
+        return (
+            f"numpy.maximum({self._print(expr.args[0])}, {self._print(expr.args[1])})"
+        )
 
     def _print_Float(self, expr: sp.Float) -> str:
         return repr(float(expr))
