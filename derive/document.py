@@ -66,10 +66,7 @@ def document_context(derivation: Derivation, source: str) -> DocumentContext:
     }
     arrays |= {g.name for g in derivation.gradients if g.array.indices}
     latex = DeriveLatexPrinter(arrays).doprint
-    used = sorted(
-        {v.activation for v in network.values if v.activation},
-        key=list(FUNCTIONS).index,
-    )
+    used = network.activations
     activations = tuple(
         ActivationMath(
             name,

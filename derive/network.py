@@ -89,6 +89,12 @@ class Network:
         return self.spec.shapes == "torch"
 
     @property
+    def activations(self) -> tuple[str, ...]:
+        """The activations the network uses, in the registry's order."""
+        used = {v.activation for v in self.values if v.activation}
+        return tuple(name for name in FUNCTIONS if name in used)
+
+    @property
     def output(self) -> Array:
         return self.values[-1]
 

@@ -94,10 +94,7 @@ def module_context(derivation: Derivation) -> ModuleContext:
         array = to_array(expr.xreplace(widths), axes)
         return NumPyCodePrinter(names).doprint(array) if names else plain.doprint(array)
 
-    used = sorted(
-        {v.activation for v in network.values if v.activation},
-        key=list(FUNCTIONS).index,
-    )
+    used = network.activations
     activations = tuple(
         ActivationCode(
             name=name,
