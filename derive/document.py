@@ -8,6 +8,7 @@ line) and in matrix form (the array expression the code computes). The templates
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import sympy as sp
@@ -18,7 +19,6 @@ from derive.losses import LOSSES
 from derive.network import Array
 from derive.passes.to_array import to_array
 from derive.printing.latex import DeriveLatexPrinter, latex_name
-from derive.printing.numpy_code import NumPyCodePrinter
 
 
 @dataclass(frozen=True)
@@ -56,8 +56,14 @@ class DocumentContext:
     gradients: tuple[GradientMath, ...]
 
 
-def document_context(derivation: Derivation, source: str) -> DocumentContext:
-    """Print every equation of ``derivation`` as LaTeX for the document templates."""
+def document_context(
+    derivation: Derivation, source: str, code: Mapping[str, str]
+) -> DocumentContext:
+    """Print every equation of ``derivation`` as LaTeX for the document templates.
+
+    ``code`` maps each gradient's name to the NumPy the module computes it with, as
+    :func:`derive.python_module.module_context` printed it, so the two cannot drift.
+    """
     network = derivation.network
     arrays = {
         a.name
@@ -90,7 +96,9 @@ def document_context(derivation: Derivation, source: str) -> DocumentContext:
         loss_summary=LOSSES[network.spec.loss.kind].summary,
         activations=activations,
         kink="relu" in used and HEAVISIDE_AT_ZERO == 0,
-        gradients=tuple(_gradient(g, derivation, latex) for g in derivation.gradients),
+        gradients=tuple(
+            _gradient(g, derivation, latex, code[g.name]) for g in derivation.gradients
+        ),
     )
 
 
@@ -100,7 +108,9 @@ def _shape(array: Array, latex) -> str:
     return r" \times ".join(latex(s) for s in array.sizes)
 
 
-def _gradient(gradient: Gradient, derivation: Derivation, latex) -> GradientMath:
+def _gradient(
+    gradient: Gradient, derivation: Derivation, latex, code: str
+) -> GradientMath:
     chain = sp.Add(
         *(_chain(step, gradient, derivation, local=False) for step in gradient.steps)
     )
@@ -108,11 +118,7 @@ def _gradient(gradient: Gradient, derivation: Derivation, latex) -> GradientMath
         *(_chain(step, gradient, derivation, local=True) for step in gradient.steps)
     )
     steps = [latex(chain), latex(local), latex(gradient.expression)]
-    widths = derivation.network.widths
-    array = to_array(gradient.expression, gradient.array.indices)
-    code = NumPyCodePrinter({"n_batch": "x.shape[0]", "y_observed": "y"}).doprint(
-        to_array(gradient.expression.xreplace(widths), gradient.array.indices)
-    )
+    array = to_array(gradient.expression, gradient.array.indices)  # sizes symbolic
     return GradientMath(
         name=gradient.name,
         title=latex_name(gradient.target.name),

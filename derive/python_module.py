@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from derive.activations import FUNCTIONS, X
-from derive.derivation import Derivation, Gradient
+from derive.derivation import Derivation
 from derive.network import N_BATCH, Array, Network
 from derive.passes.to_array import to_array
 from derive.printing.numpy_code import NumPyCodePrinter
@@ -115,19 +115,24 @@ def module_context(derivation: Derivation) -> ModuleContext:
     loss_names = {N_BATCH.name: f"{output.name}.shape[0]"}
     loss_code = code(network.loss, (), loss_names)
 
-    batch = {N_BATCH.name: "x.shape[0]", "y_observed": "y"}
+    # Each gradient in array form, converted once for every function that prints it.
+    arrays = {
+        g.name: to_array(g.expression.xreplace(widths), g.array.indices)
+        for g in derivation.gradients
+    }
+    local = NumPyCodePrinter({N_BATCH.name: "x.shape[0]", "y_observed": "y"})
     backward = tuple(
         Assignment(
             g.name,
-            code(g.expression, g.array.indices, batch),
+            local.doprint(arrays[g.name]),
             _equation(g.array.element, g.expression),
         )
         for g in derivation.gradients
     )
-    needed = set().union(*(_symbols(g, widths) for g in derivation.gradients))
+    needed = set().union(*(_symbols(array) for array in arrays.values()))
     backward_inputs = tuple(v.name for v in network.values[1:] if v.name in needed)
 
-    partials = _partials(derivation)
+    partials = _partials(derivation, arrays)
     gradient_of = {g.target.name: g.name for g in derivation.gradients}
     parameters = tuple(
         Parameter(p.name, network.shape(p), _describe(p), gradient_of[p.name])  # type: ignore[arg-type]
@@ -161,9 +166,8 @@ def _equation(left: sp.Expr, right: sp.Expr) -> str:
     return f"{text(left)} = {text(right)}"
 
 
-def _symbols(gradient: Gradient, widths: dict) -> set[str]:
-    """Names of the arrays ``gradient``'s code reads."""
-    array = to_array(gradient.expression.xreplace(widths), gradient.array.indices)
+def _symbols(array: sp.Expr) -> set[str]:
+    """Names of the arrays an array-form expression reads."""
     return {s.name for s in array.free_symbols if isinstance(s, sp.Symbol)}
 
 
@@ -172,7 +176,9 @@ def _describe(parameter: Array) -> str:
     return f"layer {parameter.layer} {kind}"
 
 
-def _partials(derivation: Derivation) -> tuple[Function, ...]:
+def _partials(
+    derivation: Derivation, arrays: dict[str, sp.Expr]
+) -> tuple[Function, ...]:
     """The problem set's functions: one per partial derivative, each calling upstream.
 
     ``d_loss_d_h0(variable_dict, W1, W2, y_observed)`` takes the values of the forward
@@ -180,12 +186,12 @@ def _partials(derivation: Derivation) -> tuple[Function, ...]:
     gradients it calls) and the target.
     """
     network = derivation.network
-    widths = network.widths
     parameters = [p.name for p in network.parameters]
     arguments: dict[str, tuple[str, ...]] = {}
     functions = []
     for gradient in derivation.gradients:
-        symbols = _symbols(gradient, widths)
+        array = arrays[gradient.name]
+        symbols = _symbols(array)
         needs = {s for s in symbols if s in parameters or s == "y_observed"}
         for upstream in symbols:
             if upstream.startswith(GRADIENT_PREFIX):
@@ -201,7 +207,6 @@ def _partials(derivation: Derivation) -> tuple[Function, ...]:
         for upstream, args in arguments.items():
             if upstream != gradient.name:
                 names[upstream] = f"{upstream}({', '.join(args)})"
-        array = to_array(gradient.expression.xreplace(widths), gradient.array.indices)
         target = gradient.target.name
         functions.append(
             Function(

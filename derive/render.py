@@ -95,7 +95,8 @@ def render(spec: NetworkSpec, source: str) -> list[Output]:
     """Every file for ``spec``: ``NAME.py``, ``NAME.tex`` and ``NAME.md``."""
     derivation = derive(build_network(spec))
     module = module_context(derivation)
-    document = document_context(derivation, source)
+    code = {line.name: line.code for line in module.backward}
+    document = document_context(derivation, source, code)
     python = (
         _environment(latex=False)
         .get_template("module.py.j2")
