@@ -18,6 +18,12 @@ def test_there_are_generated_modules():
     assert [p.name for p in MODULES if p.name == "seed_mlp.py"]
 
 
+def assert_succeeds(*command: str) -> None:
+    """Run a checker; fail with what it printed if it finds anything."""
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 @pytest.mark.parametrize(
     "isolated", [True, False], ids=["ruff-defaults", "repo-config"]
 )
@@ -25,49 +31,23 @@ def test_ruff_format_check(isolated):
     """Python modules and the Python blocks of the Markdown, under both configurations."""
     files = [*MODULES, *sorted(GENERATED.glob("*.md"))]
     options = ["--isolated"] if isolated else []
-    result = subprocess.run(
-        [find_ruff_bin(), "format", *options, "--check", *map(str, files)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert_succeeds(find_ruff_bin(), "format", *options, "--check", *map(str, files))
 
 
 def test_ruff_check():
     """ruff's default rules, plus pycodestyle warnings, bugbear and pyupgrade."""
-    result = subprocess.run(
-        [
-            find_ruff_bin(),
-            "check",
-            "--isolated",
-            "--select",
-            "E4,E7,E9,F,W,B,UP",
-            *map(str, MODULES),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
+    rules = "E4,E7,E9,F,W,B,UP"
+    assert_succeeds(
+        find_ruff_bin(), "check", "--isolated", "--select", rules, *map(str, MODULES)
     )
-    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_mypy_strict():
     pytest.importorskip("mypy")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mypy",
-            "--strict",
-            "--no-incremental",
-            *map(str, MODULES),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
+    modules = map(str, MODULES)
+    assert_succeeds(
+        sys.executable, "-m", "mypy", "--strict", "--no-incremental", *modules
     )
-    assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: p.name)
