@@ -67,11 +67,11 @@ def _display(path: Path) -> str:
 
 
 def _outputs(specs: Sequence[str]) -> list[Output]:
-    outputs: list[Output] = []
-    names: dict[str, str] = {}
     if not specs:
         default = resource_folder("specs") / Path(DEFAULT_SPEC).name
         return render(load_spec(default), DEFAULT_SPEC)
+    outputs: list[Output] = []
+    names: dict[str, str] = {}
     for given in specs:
         path = Path(given)
         spec = load_spec(path)
