@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import sympy as sp
 
+from derive.activations import Activation, Y
+from derive.losses import expand_losses
 from derive.network import BATCH, INPUT_UNIT, UNIT, Array, Network
 from derive.passes.collapse import collapse
 
@@ -103,9 +105,8 @@ def derive(network: Network) -> Derivation:
         steps = []
         if network.loss.has(target.base):
             local = sp.diff(network.loss.xreplace(RENAMED), element)
-            steps.append(
-                Step(None, sp.Integer(1), local, (), collapse(local, index_symbols))
-            )
+            result = expand_losses(collapse(local, index_symbols))
+            steps.append(Step(None, sp.Integer(1), expand_losses(local), (), result))
         for user in network.values:
             if user.definition is None or not user.definition.has(target.base):
                 continue
@@ -133,7 +134,7 @@ def _through(
     """The chain-rule term ``sum_m dL/du[m] * du[m]/dt`` through the value ``user``."""
     dummies = tuple(RENAMED.get(index, index) for index in user.indices)
     definition = user.definition.xreplace(RENAMED)
-    local = sp.diff(definition, element)
+    local = _in_output_form(sp.diff(definition, element), definition, user.at(*dummies))
     upstream_element = upstream.at(*dummies)
     limits = tuple(
         (d, sp.Integer(0), size - 1)
@@ -145,4 +146,26 @@ def _through(
     term = collapse(upstream_element * local, index_symbols)
     for limit in ordered:
         term = collapse(sp.Sum(term, limit), index_symbols)
+    if term.has(sp.exp):
+        term = sp.powsimp(term, combine="exp")
     return Step(user, upstream_element, local, limits, term)
+
+
+def _in_output_form(local: sp.Expr, definition: sp.Expr, value: sp.Expr) -> sp.Expr:
+    """``local`` (d value / d target) written with ``value`` where that is simpler.
+
+    - ``value = f(r)`` for an activation whose derivative is a function of its output:
+      ``tanh'(r) = 1 - value**2``, so backprop reuses the forward pass's value;
+    - ``value = log(S)``: ``S = exp(value)``, so ``exp(z[i]) / S`` becomes
+      ``exp(z[i] - value)``, the softmax computed without overflow.
+    """
+    if isinstance(definition, Activation):
+        form = type(definition).output_form
+        if form is not None:
+            return local.subs(
+                type(definition).derivative(definition.args[0]), form.subs(Y, value)
+            )
+        return local
+    if isinstance(definition, sp.log):
+        return local.subs(definition.args[0], sp.exp(value))
+    return local

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from derive.activations import FUNCTIONS, HEAVISIDE_AT_ZERO, X
+from derive.activations import HEAVISIDE_AT_ZERO, X
 from derive.derivation import RENAMED, Derivation, Gradient, Step
-from derive.losses import LOSSES
 from derive.network import Array
 from derive.passes.to_array import to_array
 from derive.printing.latex import DeriveLatexPrinter, latex_name
@@ -72,15 +71,14 @@ def document_context(
     }
     arrays |= {g.name for g in derivation.gradients if g.array.indices}
     latex = DeriveLatexPrinter(arrays).doprint
-    used = network.activations
     activations = tuple(
         ActivationMath(
             name,
-            f"{latex(FUNCTIONS[name](X))} &= {latex(FUNCTIONS[name].formula)}",
-            f"{latex(FUNCTIONS[name].derivative(X))} &= "
-            f"{latex(FUNCTIONS[name].derivative(X).definition())}",
+            f"{latex(function(X))} &= {latex(function.formula)}",
+            f"{latex(function.derivative(X))} &= "
+            f"{latex(function.derivative(X).definition())}",
         )
-        for name in used
+        for name, function in network.functions.items()
     )
     everything = (*network.values, network.observed, *network.parameters)
     return DocumentContext(
@@ -92,10 +90,13 @@ def document_context(
         forward=tuple(
             (latex(v.element), latex(v.definition)) for v in network.values[1:]
         ),
-        loss=("L", latex(network.loss)),
-        loss_summary=LOSSES[network.spec.loss.kind].summary,
+        loss=("L", latex(network.loss_formula)),
+        loss_summary=network.loss_kind.summary,
         activations=activations,
-        kink="relu" in used and HEAVISIDE_AT_ZERO == 0,
+        kink=any(
+            f.derivative.formula.has(sp.Heaviside) for f in network.functions.values()
+        )
+        and HEAVISIDE_AT_ZERO == 0,
         gradients=tuple(
             _gradient(g, derivation, latex, code[g.name]) for g in derivation.gradients
         ),
@@ -136,7 +137,7 @@ def _chain(
     """One chain-rule term, unevaluated: ``sum_m dL/du[m] * du[m]/dt``."""
     target = gradient.target.at(*gradient.array.indices)
     if step.user is None:
-        loss = derivation.network.loss.xreplace(RENAMED)
+        loss = derivation.network.loss_formula.xreplace(RENAMED)
         return step.local if local else sp.Derivative(loss, target, evaluate=False)
     user = step.user.at(*(limit[0] for limit in step.summed))
     factor = step.local if local else sp.Derivative(user, target, evaluate=False)

@@ -15,9 +15,14 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from derive.activations import FUNCTIONS
-from derive.losses import LOSSES
-from derive.spec import NetworkSpec
+from derive.activations import (
+    Activation,
+    activation_function,
+    definition,
+    latex_function_name,
+)
+from derive.losses import Loss, element_loss_function, expand_losses, make_loss
+from derive.spec import LayerSpec, LossSpec, NetworkSpec
 
 BATCH = sp.Symbol("b", integer=True)
 UNIT = sp.Symbol("i", integer=True)
@@ -78,7 +83,9 @@ class Network:
     parameters: tuple[Array, ...]
     observed: Array
     loss: sp.Expr
+    loss_kind: Loss
     widths: dict[sp.Symbol, int]
+    functions: dict[str, type[Activation]]  # activations used, by code name
 
     @property
     def name(self) -> str:
@@ -86,17 +93,21 @@ class Network:
 
     @property
     def batched(self) -> bool:
-        return self.spec.shapes == "torch"
+        return is_batched(self.spec)
 
     @property
     def activations(self) -> tuple[str, ...]:
-        """The activations the network uses, in the registry's order."""
-        used = {v.activation for v in self.values if v.activation}
-        return tuple(name for name in FUNCTIONS if name in used)
+        """The activations the network uses, in order of first use."""
+        return tuple(self.functions)
 
     @property
     def output(self) -> Array:
-        return self.values[-1]
+        return self.array("y_predicted")
+
+    @property
+    def loss_formula(self) -> sp.Expr:
+        """The loss with every element loss written out, for printing."""
+        return expand_losses(self.loss)
 
     def array(self, name: str) -> Array:
         for array in (*self.values, *self.parameters, self.observed):
@@ -109,9 +120,25 @@ class Network:
         return tuple("batch" if s == N_BATCH else self.widths[s] for s in array.sizes)
 
 
+def is_batched(spec: NetworkSpec) -> bool:
+    """Torch shapes in the vectorized style have a leading batch axis; unrolled code
+    takes one sample."""
+    return spec.shapes == "torch" and spec.style == "vectorized"
+
+
+def activation_class(layer: LayerSpec) -> type[Activation]:
+    """The SymPy function class for ``layer``'s activation."""
+    formula = definition(layer.activation, layer.slope, layer.expression)
+    name = layer.function_name
+    latex = latex_function_name(
+        name if layer.activation == "custom" else layer.activation
+    )
+    return activation_function(name, formula, latex)
+
+
 def build_network(spec: NetworkSpec) -> Network:
     """Turn a validated spec into the symbolic network and its loss."""
-    batched = spec.shapes == "torch"
+    batched = is_batched(spec)
     scalar_ends = spec.shapes == "problem_set"
     widths: dict[sp.Symbol, int] = {N_INPUT: spec.input}
 
@@ -127,6 +154,7 @@ def build_network(spec: NetworkSpec) -> Network:
     previous = Array("x", indices, sizes, layer=-1)
     values = [previous]
     parameters = []
+    functions: dict[str, type[Activation]] = {}
     last = len(spec.layers) - 1
     for layer, layer_spec in enumerate(spec.layers):
         size = width_symbol(layer)
@@ -158,21 +186,37 @@ def build_network(spec: NetworkSpec) -> Network:
         values.append(previous)
         if activation != "identity":
             name = "y_predicted" if layer == last else f"h{layer}"
-            applied = FUNCTIONS[activation](previous.element)
+            function = activation_class(layer_spec)
+            functions.setdefault(layer_spec.function_name, function)
+            applied = function(previous.element)
             previous = Array(
-                name, indices, sizes, layer, definition=applied, activation=activation
+                name,
+                indices,
+                sizes,
+                layer,
+                definition=applied,
+                activation=layer_spec.function_name,
             )
             values.append(previous)
 
     output = values[-1]
     observed = Array("y_observed", output.indices, output.sizes, layer=last)
+    kind = make_loss(spec.loss.kind, spec.loss.delta, spec.loss.expression)
+    if kind.element is None:
+        normalizer = _log_normalizer(output)
+        values.append(normalizer)
+        loss = _softmax_loss(spec.loss, output, observed, normalizer)
+    else:
+        loss = _element_loss(spec.loss, kind, output, observed)
     return Network(
         spec=spec,
         values=tuple(values),
         parameters=tuple(parameters),
         observed=observed,
-        loss=_loss(spec, output, observed),
+        loss=loss,
+        loss_kind=kind,
         widths=widths,
+        functions=functions,
     )
 
 
@@ -180,14 +224,42 @@ def _has_units(array: Array, batched: bool) -> bool:
     return len(array.indices) > (1 if batched else 0)
 
 
-def _loss(spec: NetworkSpec, output: Array, observed: Array) -> sp.Expr:
-    """The scalar loss: element loss summed over every axis, then scaled."""
-    loss = LOSSES[spec.loss.kind]
-    total = loss.at(output.element, observed.element)
+def _element_loss(
+    spec: LossSpec, kind: Loss, output: Array, observed: Array
+) -> sp.Expr:
+    """The element loss summed over every axis, then scaled."""
+    assert kind.element is not None
+    total = element_loss_function(kind.element)(output.element, observed.element)
     scale = sp.Integer(1)
-    averaged = spec.loss.reduction == "mean"
+    averaged = spec.reduction == "mean"
     for index, size in zip(output.indices, output.sizes, strict=True):
         total = sp.Sum(total, (index, 0, size - 1))
-        if averaged and (size == N_BATCH or loss.units == "mean"):
+        if averaged and (size == N_BATCH or kind.units == "mean"):
             scale = scale / size
     return scale * total
+
+
+def _log_normalizer(output: Array) -> Array:
+    """``lse[b] = log(sum_k exp(y_predicted[b, k]))``, softmax's log normalizer."""
+    indices, sizes = output.indices[:-1], output.sizes[:-1]
+    logits = output.at(*indices, INPUT_UNIT)
+    definition = sp.log(sp.Sum(sp.exp(logits), (INPUT_UNIT, 0, output.sizes[-1] - 1)))
+    return Array("lse", indices, sizes, output.layer, definition=definition)
+
+
+def _softmax_loss(
+    spec: LossSpec, output: Array, observed: Array, normalizer: Array
+) -> sp.Expr:
+    """``sum_b [sum_i y[b, i] * lse[b] - sum_i y[b, i] * y_predicted[b, i]]``, scaled.
+
+    This is ``-sum_i y[b, i] * log(softmax(y_predicted[b])[i])`` written with the log
+    normalizer, which is what torch's ``CrossEntropyLoss`` computes for
+    class-probability (and, through one-hot rows, class-index) targets.
+    """
+    unit, units = output.indices[-1], output.sizes[-1]
+    per_sample = sp.Sum(observed.element, (unit, 0, units - 1)) * normalizer.element
+    per_sample -= sp.Sum(observed.element * output.element, (unit, 0, units - 1))
+    if not normalizer.indices:
+        return per_sample
+    total = sp.Sum(per_sample, (BATCH, 0, N_BATCH - 1))
+    return total / N_BATCH if spec.reduction == "mean" else total

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from derive.activations import FUNCTIONS, X
+from derive.activations import X
 from derive.derivation import Derivation
+from derive.functions import PRIMITIVES
 from derive.network import N_BATCH, Array, Network
-from derive.passes.to_array import to_array
+from derive.passes.to_array import LogSumExp, to_array
 from derive.printing.numpy_code import NumPyCodePrinter
 from derive.printing.text import text
 
@@ -55,6 +56,15 @@ class ActivationCode:
 
 
 @dataclass(frozen=True)
+class HelperCode:
+    """A scalar function SymPy lacks (``sigmoid``), printed in its stable form."""
+
+    name: str
+    code: str
+    math: str
+
+
+@dataclass(frozen=True)
 class Parameter:
     """A parameter, its numeric shape and what it is."""
 
@@ -70,6 +80,10 @@ class ModuleContext:
 
     network: Network
     activations: tuple[ActivationCode, ...]
+    helpers: tuple[HelperCode, ...]
+    imports: tuple[str, ...]  # modules besides numpy: scipy.special for erf
+    log_sum_exp: bool  # whether the module needs its logsumexp helper
+    class_labels: bool  # whether y may be given as integer class labels
     parameters: tuple[Parameter, ...]
     values: tuple[str, ...]
     input_shape: tuple[int | str, ...]
@@ -88,22 +102,55 @@ def module_context(derivation: Derivation) -> ModuleContext:
     """Print every expression of ``derivation`` for the module template."""
     network = derivation.network
     widths = network.widths
-    plain = NumPyCodePrinter()
+    # Each gradient in array form, converted once for every function that prints it.
+    arrays = {
+        g.name: to_array(g.expression.xreplace(widths), g.array.indices)
+        for g in derivation.gradients
+    }
+    functions = network.functions
+    formulas = [
+        *(f.formula for f in functions.values()),
+        *(f.derivative.formula for f in functions.values()),
+        network.loss_formula,
+        *arrays.values(),
+    ]
+    primitives = tuple(
+        name
+        for name, primitive in PRIMITIVES.items()
+        if any(formula.has(primitive) for formula in formulas)
+    )
+    helper_names = {*functions, *primitives}
+    plain = NumPyCodePrinter(helpers=helper_names)
+
+    printed = list(arrays.values())
 
     def code(expr: sp.Expr, axes: tuple, names: dict[str, str] | None = None) -> str:
         array = to_array(expr.xreplace(widths), axes)
-        return NumPyCodePrinter(names).doprint(array) if names else plain.doprint(array)
+        printed.append(array)
+        return NumPyCodePrinter(names, helper_names).doprint(array)
 
-    used = network.activations
+    def own(name: str) -> NumPyCodePrinter:
+        """A printer for the body of the helper ``name``: it must not call itself."""
+        return NumPyCodePrinter(helpers=helper_names - {name})
+
     activations = tuple(
         ActivationCode(
             name=name,
-            code=plain.doprint(FUNCTIONS[name].formula),
-            math=text(FUNCTIONS[name].formula),
-            derivative_code=plain.doprint(_derivative_formula(name)),
-            derivative_math=text(_derivative_formula(name)),
+            code=own(name).doprint(function.formula),
+            math=text(_written_out(function.formula)),
+            derivative_code=plain.doprint(function.derivative.formula),
+            derivative_math=text(function.derivative.formula),
         )
-        for name in used
+        for name, function in functions.items()
+    )
+    helpers = tuple(
+        HelperCode(
+            name,
+            own(name).doprint(PRIMITIVES[name](X)),
+            text(PRIMITIVES[name](X).rewrite(sp.exp)),
+        )
+        for name in primitives
+        if name not in functions
     )
     forward = tuple(
         Assignment(
@@ -113,14 +160,13 @@ def module_context(derivation: Derivation) -> ModuleContext:
     )
     output = network.output
     loss_names = {N_BATCH.name: f"{output.name}.shape[0]"}
-    loss_code = code(network.loss, (), loss_names)
-
-    # Each gradient in array form, converted once for every function that prints it.
-    arrays = {
-        g.name: to_array(g.expression.xreplace(widths), g.array.indices)
-        for g in derivation.gradients
-    }
-    local = NumPyCodePrinter({N_BATCH.name: "x.shape[0]", "y_observed": "y"})
+    loss = network.loss_formula.xreplace(
+        {v.element: v.definition for v in network.values if v.name == "lse"}
+    )
+    loss_code = code(loss, (), loss_names)
+    local = NumPyCodePrinter(
+        {N_BATCH.name: "x.shape[0]", "y_observed": "y"}, helper_names
+    )
     backward = tuple(
         Assignment(
             g.name,
@@ -132,7 +178,7 @@ def module_context(derivation: Derivation) -> ModuleContext:
     needed = set().union(*(_symbols(array) for array in arrays.values()))
     backward_inputs = tuple(v.name for v in network.values[1:] if v.name in needed)
 
-    partials = _partials(derivation, arrays)
+    partials = _partials(derivation, arrays, helper_names)
     gradient_of = {g.target.name: g.name for g in derivation.gradients}
     parameters = tuple(
         Parameter(p.name, network.shape(p), _describe(p), gradient_of[p.name])  # type: ignore[arg-type]
@@ -141,13 +187,17 @@ def module_context(derivation: Derivation) -> ModuleContext:
     return ModuleContext(
         network=network,
         activations=activations,
+        helpers=helpers,
+        imports=("scipy.special",) if any(f.has(sp.erf) for f in formulas) else (),
+        log_sum_exp=any(array.has(LogSumExp) for array in printed),
+        class_labels=network.loss_kind.kind == "softmax_cross_entropy",
         parameters=parameters,
         values=tuple(v.name for v in network.values),
         input_shape=network.shape(network.values[0]),
         output_shape=network.shape(output),
         forward=forward,
         loss_code=loss_code,
-        loss_math=text(network.loss),
+        loss_math=text(network.loss_formula),
         backward=backward,
         backward_inputs=backward_inputs,
         backward_parameters=tuple(
@@ -158,8 +208,11 @@ def module_context(derivation: Derivation) -> ModuleContext:
     )
 
 
-def _derivative_formula(name: str) -> sp.Expr:
-    return FUNCTIONS[name].derivative(X).definition()
+def _written_out(formula: sp.Expr) -> sp.Expr:
+    """``sigmoid(x)`` as ``1/(1 + exp(-x))``: a function SymPy lacks, by its definition."""
+    if type(formula) in PRIMITIVES.values():
+        return formula.rewrite(sp.exp)
+    return formula
 
 
 def _equation(left: sp.Expr, right: sp.Expr) -> str:
@@ -177,7 +230,7 @@ def _describe(parameter: Array) -> str:
 
 
 def _partials(
-    derivation: Derivation, arrays: dict[str, sp.Expr]
+    derivation: Derivation, arrays: dict[str, sp.Expr], helpers: set[str]
 ) -> tuple[Function, ...]:
     """The problem set's functions: one per partial derivative, each calling upstream.
 
@@ -212,7 +265,7 @@ def _partials(
             Function(
                 name=gradient.name,
                 arguments=ordered,
-                code=NumPyCodePrinter(names).doprint(array),
+                code=NumPyCodePrinter(names, helpers).doprint(array),
                 math=_equation(gradient.array.element, gradient.expression),
                 doc=f"Gradient of the loss with respect to ``{target}``.",
                 returns_array=bool(gradient.array.indices),

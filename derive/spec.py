@@ -6,14 +6,29 @@ A spec describes a fully connected network::
     input = 1                  # size of the input
     shapes = "problem_set"     # or "torch" (the default)
 
+    style = "vectorized"       # or "unrolled": one line per neuron, plain floats
+
     [[layers]]                 # one table per layer, input side first
     width = 3
     activation = "relu"
     bias = false               # default true
 
+    [[layers]]
+    width = 3
+    activation = "leaky_relu"
+    slope = 0.1                # leaky_relu only; default 0.01
+
+    [[layers]]
+    width = 1
+    activation = "custom"
+    expression = "x * sigmoid(x)"   # custom only: a formula in x
+    function_name = "swish"         # custom only: its name in the code
+
     [loss]
     kind = "squared"
     reduction = "mean"         # "mean" or "sum" over the batch (torch's names)
+    # delta = 1.0              # huber only
+    # expression = "(y_predicted - y)**4"   # custom only
 
 ``shapes = "torch"`` gives torch's ``nn.Linear`` conventions: a leading batch axis on
 ``x``, ``W`` of shape ``(out, in)`` and ``b`` of shape ``(out,)``.
@@ -27,24 +42,60 @@ from __future__ import annotations
 
 import difflib
 import keyword
+import math
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from derive.activations import ACTIVATIONS
+from derive.activations import ACTIVATIONS, definition
 from derive.errors import SpecError
-from derive.losses import LOSSES
+from derive.expressions import FormulaError
+from derive.functions import PRIMITIVES
+from derive.losses import LOSSES, make_loss
 
 SHAPES = ("torch", "problem_set")
-STYLES = ("vectorized",)
+STYLES = ("vectorized", "unrolled")
 REDUCTIONS = ("mean", "sum")
 MAX_WIDTH = 1 << 20
 MAX_LAYERS = 256
+#: Most scalar parameters (weights and biases) the unrolled style emits: beyond it the
+#: module would run to tens of thousands of lines and take minutes to print.
+MAX_UNROLLED_PARAMETERS = 2048
 
 TOP_FIELDS = ("name", "description", "input", "shapes", "style", "layers", "loss")
-LAYER_FIELDS = ("width", "activation", "bias")
-LOSS_FIELDS = ("kind", "reduction")
+LAYER_FIELDS = ("width", "activation", "bias", "slope", "expression", "function_name")
+LOSS_FIELDS = ("kind", "reduction", "delta", "expression")
+
+_FUNCTION_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+#: Names the generated module uses itself, which a custom function must not take.
+_RESERVED = frozenset(
+    {
+        *(a for a in ACTIVATIONS if a != "custom"),
+        *PRIMITIVES,
+        "mlp",
+        "loss",
+        "forward",
+        "gradients",
+        "numpy",
+        "scipy",
+        "math",
+        "logsumexp",
+        "overload",
+        "annotations",
+        "x",
+        "y",
+        "lse",
+        "params",
+        "values",
+        "arrays",
+        "variable_dict",
+        "y_predicted",
+        "y_observed",
+    }
+)
+_VALUE_NAME = re.compile(r"^([rh]\d+|d_loss_d_.*|.*_derivative)$")
 
 
 @dataclass(frozen=True)
@@ -54,6 +105,13 @@ class LayerSpec:
     width: int
     activation: str
     bias: bool
+    slope: float | None = None  # leaky_relu only
+    expression: str | None = None  # custom only
+    function_name: str = ""  # the function's name in the code: activation or custom's
+
+    def __post_init__(self) -> None:
+        if not self.function_name:
+            object.__setattr__(self, "function_name", self.activation)
 
 
 @dataclass(frozen=True)
@@ -62,6 +120,8 @@ class LossSpec:
 
     kind: str
     reduction: str
+    delta: float | None = None  # huber only
+    expression: str | None = None  # custom only
 
 
 @dataclass(frozen=True)
@@ -178,14 +238,25 @@ class _Reader:
         loss = self.required(data, "loss", "loss")
         if not isinstance(loss, dict):
             raise self.fail("loss", "must be a table ([loss])")
+        layer_specs = tuple(self.layer(t, f"layers[{n}]") for n, t in enumerate(layers))
+        self.check_function_names(layer_specs)
+        loss_spec = self.loss(loss)
+        if loss_spec.kind == "softmax_cross_entropy" and layer_specs[-1].width < 2:
+            raise self.fail(
+                f"layers[{len(layer_specs) - 1}].width",
+                "softmax_cross_entropy needs at least 2 output units (classes); "
+                "for one output use binary_cross_entropy",
+            )
+        if style == "unrolled":
+            self.check_unrolled_size(size, layer_specs)
         return NetworkSpec(
             name=name,
             description=" ".join(description.split()),
             input=size,
             shapes=shapes,
             style=style,
-            layers=tuple(self.layer(t, f"layers[{n}]") for n, t in enumerate(layers)),
-            loss=self.loss(loss),
+            layers=layer_specs,
+            loss=loss_spec,
             source=Path(self.path).as_posix(),
         )
 
@@ -200,19 +271,110 @@ class _Reader:
         activation = self.choice(
             self.required(table, "activation", f"{where}.activation"),
             f"{where}.activation",
-            tuple(ACTIVATIONS),
+            ACTIVATIONS,
         )
         bias = table.get("bias", True)
         if not isinstance(bias, bool):
             raise self.fail(f"{where}.bias", f"must be true or false, got {bias!r}")
-        return LayerSpec(width=width, activation=activation, bias=bias)
+        self.only_for(table, where, "slope", activation, "leaky_relu")
+        self.only_for(table, where, "expression", activation, "custom")
+        self.only_for(table, where, "function_name", activation, "custom")
+        slope = None
+        if "slope" in table:
+            slope = self.number(table["slope"], f"{where}.slope", -1e6, 1e6)
+        expression, function_name = None, activation
+        if activation == "custom":
+            expression = self.required(table, "expression", f"{where}.expression")
+        try:
+            definition(activation, slope, expression)
+        except FormulaError as error:
+            raise self.fail(f"{where}.expression", f"{expression!r} {error}") from None
+        if activation == "custom":
+            function_name = self.function_name(
+                table.get("function_name", "custom"), f"{where}.function_name"
+            )
+        return LayerSpec(width, activation, bias, slope, expression, function_name)
 
     def loss(self, table: dict[str, Any]) -> LossSpec:
         self.check_fields(table, LOSS_FIELDS, "loss")
         kind = self.choice(
-            self.required(table, "kind", "loss.kind"), "loss.kind", tuple(LOSSES)
+            self.required(table, "kind", "loss.kind"), "loss.kind", LOSSES
         )
         reduction = self.choice(
             table.get("reduction", "mean"), "loss.reduction", REDUCTIONS
         )
-        return LossSpec(kind=kind, reduction=reduction)
+        self.only_for(table, "loss", "delta", kind, "huber")
+        self.only_for(table, "loss", "expression", kind, "custom")
+        delta = None
+        if "delta" in table:
+            delta = self.number(table["delta"], "loss.delta", 1e-12, 1e12)
+        expression = None
+        if kind == "custom":
+            expression = self.required(table, "expression", "loss.expression")
+        try:
+            make_loss(kind, delta, expression)
+        except FormulaError as error:
+            raise self.fail("loss.expression", f"{expression!r} {error}") from None
+        return LossSpec(kind, reduction, delta, expression)
+
+    def only_for(
+        self, table: dict[str, Any], where: str, key: str, kind: str, owner: str
+    ) -> None:
+        if key in table and kind != owner:
+            raise self.fail(f"{where}.{key}", f"only {owner} takes {key}, not {kind}")
+
+    def number(self, value: Any, field: str, low: float, high: float) -> float:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+            or not low <= value <= high
+        ):
+            raise self.fail(
+                field, f"must be a number from {low:g} to {high:g}, got {value!r}"
+            )
+        return float(value)
+
+    def function_name(self, value: Any, field: str) -> str:
+        if (
+            not isinstance(value, str)
+            or not _FUNCTION_NAME.match(value)
+            or keyword.iskeyword(value)
+            or value in _RESERVED
+            or _VALUE_NAME.match(value)
+        ):
+            raise self.fail(
+                field,
+                f"got {value!r}; must be a lowercase Python identifier (a-z, 0-9, _) "
+                "that the generated module does not use itself (not a built-in "
+                "activation, not mlp, loss, forward, gradients, x, y, r0, h0, ...)",
+            )
+        return value
+
+    def check_function_names(self, layers: tuple[LayerSpec, ...]) -> None:
+        """One name, one formula: two layers may share a name only with one formula."""
+        seen: dict[str, tuple[int, Any]] = {}
+        for n, layer in enumerate(layers):
+            formula = definition(layer.activation, layer.slope, layer.expression)
+            name = layer.function_name
+            if name in seen and seen[name][1] != formula:
+                field = "slope" if layer.activation == "leaky_relu" else "function_name"
+                raise self.fail(
+                    f"layers[{n}].{field}",
+                    f"{name!r} is already defined differently by layers[{seen[name][0]}]; "
+                    "one network uses one formula per function name",
+                )
+            seen.setdefault(name, (n, formula))
+
+    def check_unrolled_size(self, size: int, layers: tuple[LayerSpec, ...]) -> None:
+        count = 0
+        for layer in layers:
+            count += layer.width * (size + layer.bias)
+            size = layer.width
+        if count > MAX_UNROLLED_PARAMETERS:
+            raise self.fail(
+                "style",
+                f"unrolled emits one line per scalar; this network has {count} "
+                f"parameters, and unrolled allows at most {MAX_UNROLLED_PARAMETERS}; "
+                'use style = "vectorized"',
+            )

@@ -104,7 +104,7 @@ def loss(*args: Any) -> Any:
     if len(args) == 3:
         params, x, y = args
         y_predicted = forward(params, x)["y_predicted"]
-        y_observed = _target(y)
+        y_observed = _target(y, y_predicted)
     elif len(args) == 2:
         y_predicted, y_observed = args
     else:
@@ -201,7 +201,7 @@ def gradients(
     """
     arrays = _parameters(params)
     x = _input(x)
-    y = _target(y)
+    y = _target(y, x)
     W1 = arrays["W1"]
     W2 = arrays["W2"]
     values = mlp(x, arrays["W0"], arrays["W1"], arrays["W2"])
@@ -249,7 +249,7 @@ def _input(x: ArrayLike) -> NDArray[Any]:
     return _checked("x", x, INPUT_SHAPE)
 
 
-def _target(y: ArrayLike) -> NDArray[Any]:
+def _target(y: ArrayLike, like: ArrayLike) -> NDArray[Any]:
     """``y`` as an array, after checking its shape against OUTPUT_SHAPE."""
     return _checked("y", y, OUTPUT_SHAPE)
 

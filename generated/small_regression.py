@@ -22,7 +22,7 @@ Backward pass, each line from ``sympy.diff`` and the chain rule::
     d_loss_d_h1[b, i] = Σ_m W2[m, i]*d_loss_d_ypredicted[b, m]
     d_loss_d_r1[b, i] = relu_derivative(r1[b, i])*d_loss_d_h1[b, i]
     d_loss_d_h0[b, i] = Σ_m W1[m, i]*d_loss_d_r1[b, m]
-    d_loss_d_r0[b, i] = tanh_derivative(r0[b, i])*d_loss_d_h0[b, i]
+    d_loss_d_r0[b, i] = (1 - h0[b, i]**2)*d_loss_d_h0[b, i]
     d_loss_d_W0[i, j] = Σ_a d_loss_d_r0[a, i]*x[a, j]
     d_loss_d_b0[i] = Σ_a d_loss_d_r0[a, i]
     d_loss_d_W1[i, j] = Σ_a d_loss_d_r1[a, i]*h0[a, j]
@@ -66,16 +66,6 @@ INPUT_SHAPE = ("batch", 4)
 OUTPUT_SHAPE = ("batch", 2)
 
 
-def relu(x: Any) -> Any:
-    """``relu(x) = max(0, x)``, elementwise."""
-    return numpy.maximum(0, x)
-
-
-def relu_derivative(x: Any) -> Any:
-    """``relu'(x) = heaviside(x, 0)``, elementwise (0 at x = 0, as torch)."""
-    return numpy.heaviside(x, 0.0)
-
-
 def tanh(x: Any) -> Any:
     """``tanh(x) = tanh(x)``, elementwise."""
     return numpy.tanh(x)
@@ -84,6 +74,16 @@ def tanh(x: Any) -> Any:
 def tanh_derivative(x: Any) -> Any:
     """``tanh'(x) = 1 - tanh(x)**2``, elementwise."""
     return 1 - numpy.tanh(x) ** 2
+
+
+def relu(x: Any) -> Any:
+    """``relu(x) = max(0, x)``, elementwise."""
+    return numpy.maximum(0, x)
+
+
+def relu_derivative(x: Any) -> Any:
+    """``relu'(x) = heaviside(x, 0)``, elementwise (0 at x = 0, as torch)."""
+    return numpy.heaviside(x, 0.0)
 
 
 def mlp(x: Any, W0: Any, b0: Any, W1: Any, b1: Any, W2: Any, b2: Any) -> dict[str, Any]:
@@ -120,7 +120,7 @@ def loss(*args: Any) -> Any:
     if len(args) == 3:
         params, x, y = args
         y_predicted = forward(params, x)["y_predicted"]
-        y_observed = _target(y)
+        y_observed = _target(y, y_predicted)
     elif len(args) == 2:
         y_predicted, y_observed = args
     else:
@@ -169,10 +169,10 @@ def d_loss_d_r0(
 ) -> Any:
     """Gradient of the loss with respect to ``r0``.
 
-    ``d_loss_d_r0[b, i] = tanh_derivative(r0[b, i])*d_loss_d_h0[b, i]``
+    ``d_loss_d_r0[b, i] = (1 - h0[b, i]**2)*d_loss_d_h0[b, i]``
     """
-    return d_loss_d_h0(variable_dict, W1, W2, y_observed) * tanh_derivative(
-        variable_dict["r0"]
+    return d_loss_d_h0(variable_dict, W1, W2, y_observed) * (
+        1 - variable_dict["h0"] ** 2
     )
 
 
@@ -251,7 +251,7 @@ def gradients(
     """
     arrays = _parameters(params)
     x = _input(x)
-    y = _target(y)
+    y = _target(y, x)
     W1 = arrays["W1"]
     W2 = arrays["W2"]
     values = mlp(
@@ -263,7 +263,6 @@ def gradients(
         arrays["W2"],
         arrays["b2"],
     )
-    r0 = values["r0"]
     h0 = values["h0"]
     r1 = values["r1"]
     h1 = values["h1"]
@@ -272,7 +271,7 @@ def gradients(
     d_loss_d_h1 = d_loss_d_ypredicted @ W2
     d_loss_d_r1 = d_loss_d_h1 * relu_derivative(r1)
     d_loss_d_h0 = d_loss_d_r1 @ W1
-    d_loss_d_r0 = d_loss_d_h0 * tanh_derivative(r0)
+    d_loss_d_r0 = d_loss_d_h0 * (1 - h0**2)
     d_loss_d_W0 = d_loss_d_r0.T @ x
     d_loss_d_b0 = d_loss_d_r0.sum(axis=0)
     d_loss_d_W1 = d_loss_d_r1.T @ h0
@@ -313,7 +312,7 @@ def _input(x: ArrayLike) -> NDArray[Any]:
     return _checked("x", x, INPUT_SHAPE)
 
 
-def _target(y: ArrayLike) -> NDArray[Any]:
+def _target(y: ArrayLike, like: ArrayLike) -> NDArray[Any]:
     """``y`` as an array, after checking its shape against OUTPUT_SHAPE."""
     return _checked("y", y, OUTPUT_SHAPE)
 

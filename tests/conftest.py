@@ -8,6 +8,12 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from hypothesis import settings
+
+#: ``pytest --hypothesis-profile=thorough`` runs the architecture search ten times longer.
+settings.register_profile("default", deadline=None)
+settings.register_profile("thorough", deadline=None, max_examples=400)
+settings.load_profile("default")
 
 ROOT = Path(__file__).resolve().parent.parent
 GENERATED = ROOT / "generated"
@@ -29,3 +35,18 @@ def import_path(path: Path, name: str | None = None) -> ModuleType:
 def seed() -> ModuleType:
     """``generated/seed_mlp.py``, as committed."""
     return import_path(GENERATED / "seed_mlp.py", "seed_mlp")
+
+
+def generate_module(folder: Path, text: str, source: str = "net.toml"):
+    """Render the spec ``text`` in-process and import its module from ``folder``.
+
+    Returns the parsed spec and the module.
+    """
+    from derive.render import render
+    from derive.spec import parse_spec
+
+    spec = parse_spec(text, source)
+    outputs = render(spec, source)
+    path = folder / outputs[0].name
+    path.write_text(outputs[0].text)
+    return spec, import_path(path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -121,7 +122,85 @@ BAD_SPECS = {
     ),
     "unknown activation": (
         SEED.replace('"relu"', '"relux"', 1),
-        "allowed: identity, relu, tanh",
+        "allowed: identity, relu, leaky_relu, sigmoid, tanh, softplus, gelu, custom",
+    ),
+    "unknown style": (
+        SEED.replace('shapes = "problem_set"', 'style = "loops"'),
+        "style: got 'loops'; allowed: vectorized, unrolled",
+    ),
+    "slope on relu": (
+        SEED.replace('activation = "relu"', 'activation = "relu"\nslope = 0.1', 1),
+        "layers[0].slope: only leaky_relu takes slope",
+    ),
+    "slope not a number": (
+        SEED.replace('"relu"', '"leaky_relu"\nslope = "small"', 1),
+        "layers[0].slope: must be a number",
+    ),
+    "custom without expression": (
+        SEED.replace('"relu"', '"custom"', 1),
+        "layers[0].expression: missing",
+    ),
+    "injection in custom expression": (
+        SEED.replace(
+            '"relu"',
+            "\"custom\"\nexpression = \"__import__('os').system('touch pwned')\"",
+            1,
+        ),
+        "layers[0].expression: \"__import__('os')",
+    ),
+    "attribute access in expression": (
+        SEED.replace('"relu"', '"custom"\nexpression = "x.__class__"', 1),
+        "attribute access is not allowed",
+    ),
+    "lambda in expression": (
+        SEED.replace('"relu"', '"custom"\nexpression = "(lambda: x)()"', 1),
+        "calling a lambda is not allowed",
+    ),
+    "unknown symbol in expression": (
+        SEED.replace('"relu"', '"custom"\nexpression = "x * z"', 1),
+        "the name 'z' is not allowed; use variables x",
+    ),
+    "expression without x": (
+        SEED.replace('"relu"', '"custom"\nexpression = "2.5"', 1),
+        "'2.5' does not use x",
+    ),
+    "expression not a formula": (
+        SEED.replace('"relu"', '"custom"\nexpression = "x +"', 1),
+        "is not a formula",
+    ),
+    "custom name reserved": (
+        SEED.replace('"relu"', '"custom"\nexpression = "x"\nfunction_name = "mlp"', 1),
+        "layers[0].function_name: got 'mlp'",
+    ),
+    "one name, two formulas": (
+        SEED.replace('"relu"', '"custom"\nexpression = "x**3"', 1).replace(
+            '"relu"', '"custom"\nexpression = "x**5"', 1
+        ),
+        "layers[1].function_name: 'custom' is already defined differently",
+    ),
+    "delta on squared": (
+        SEED.replace('kind = "squared"', 'kind = "squared"\ndelta = 1.0'),
+        "loss.delta: only huber takes delta, not squared",
+    ),
+    "negative delta": (
+        SEED.replace('kind = "squared"', 'kind = "huber"\ndelta = -1.0'),
+        "loss.delta: must be a number from",
+    ),
+    "unknown symbol in custom loss": (
+        SEED.replace(
+            'kind = "squared"', 'kind = "custom"\nexpression = "(y_hat - y)**2"'
+        ),
+        "loss.expression: '(y_hat - y)**2' the name 'y_hat' is not allowed",
+    ),
+    "softmax with one output": (
+        SEED.replace('kind = "squared"', 'kind = "softmax_cross_entropy"'),
+        "layers[2].width: softmax_cross_entropy needs at least 2 output units",
+    ),
+    "unrolled too large": (
+        SEED.replace('shapes = "problem_set"', 'style = "unrolled"').replace(
+            "width = 3", "width = 100"
+        ),
+        'unrolled allows at most 2048; use style = "vectorized"',
     ),
     "unknown loss": (
         SEED.replace('"squared"', '"hinge"'),
@@ -142,11 +221,25 @@ BAD_SPECS = {
 }
 
 
+@pytest.fixture(scope="module")
+def seed_output(tmp_path_factory):
+    """The seed network's files, generated once for every bad-spec case."""
+    out = tmp_path_factory.mktemp("seed_output")
+    assert main(["--out", str(out)]) == 0
+    return out
+
+
+def test_there_are_at_least_25_bad_spec_cases():
+    assert len(BAD_SPECS) >= 25
+
+
 @pytest.mark.parametrize("case", BAD_SPECS)
-def test_bad_spec_gives_one_line_exit_2_and_touches_nothing(tmp_path, case):
+def test_bad_spec_gives_one_line_exit_2_and_touches_nothing(
+    tmp_path, seed_output, case
+):
     text, expected = BAD_SPECS[case]
     out = tmp_path / "generated"
-    run("--out", str(out), cwd=tmp_path)
+    shutil.copytree(seed_output, out)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     spec = tmp_path / "bad.toml"
     spec.write_text(text)
@@ -159,6 +252,7 @@ def test_bad_spec_gives_one_line_exit_2_and_touches_nothing(tmp_path, case):
     assert lines[0].startswith("derive: error: bad.toml: ")
     assert expected in lines[0]
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.toml", "generated"]
 
 
 def test_missing_spec_file(tmp_path):

@@ -7,81 +7,99 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from derive.render import render
-from derive.spec import parse_spec
-from tests.conftest import GENERATED, import_path
-from tests.torch_reference import network_gradients
+from derive.spec import load_spec
+from tests.conftest import GENERATED, SPECS, generate_module, import_path
+from tests.torch_reference import CUSTOM_ACTIVATIONS, CUSTOM_LOSSES, network_gradients
+
+ACTIVATIONS = ["identity", "relu", "leaky_relu", "sigmoid", "tanh", "softplus", "gelu"]
+ACTIVATIONS += list(CUSTOM_ACTIVATIONS)  # custom formulas, by their text
+LOSSES = ["squared", "mse", "huber", "binary_cross_entropy", "softmax_cross_entropy"]
+LOSSES += list(CUSTOM_LOSSES)
 
 
-def spec_text(input_size, layers, loss, reduction):
+def spec_text(input_size, layers, loss, reduction, slope=0.01, delta=1.0):
+    """A torch-shaped spec; ``layers`` holds (width, activation or formula, bias)."""
     text = f'name = "net"\ninput = {input_size}\nshapes = "torch"\n'
-    for width, activation, bias in layers:
-        text += f'[[layers]]\nwidth = {width}\nactivation = "{activation}"\n'
-        text += f"bias = {str(bias).lower()}\n"
-    return text + f'[loss]\nkind = "{loss}"\nreduction = "{reduction}"\n'
+    for n, (width, activation, bias) in enumerate(layers):
+        text += f"[[layers]]\nwidth = {width}\nbias = {str(bias).lower()}\n"
+        if activation in CUSTOM_ACTIVATIONS:
+            text += f'activation = "custom"\nexpression = "{activation}"\n'
+            text += f'function_name = "custom{n}"\n'
+        else:
+            text += f'activation = "{activation}"\n'
+        if activation == "leaky_relu":
+            text += f"slope = {slope}\n"
+    text += f'[loss]\nreduction = "{reduction}"\n'
+    if loss in CUSTOM_LOSSES:
+        return text + f'kind = "custom"\nexpression = "{loss}"\n'
+    if loss == "huber":
+        return text + f'kind = "huber"\ndelta = {delta}\n'
+    return text + f'kind = "{loss}"\n'
 
 
-def generate(tmp_path, text):
-    outputs = render(parse_spec(text, "net.toml"), "net.toml")
-    path = tmp_path / outputs[0].name
-    path.write_text(outputs[0].text)
-    return import_path(path)
-
-
-def random_problem(rng, module, batch):
+def random_problem(rng, module, batch, loss="squared", labels=False):
+    """Parameters, inputs and targets that suit ``loss``."""
     params = {n: rng.standard_normal(s) for n, s in module.PARAMETER_SHAPES.items()}
     n_in, n_out = module.INPUT_SHAPE[1], module.OUTPUT_SHAPE[1]
-    return (
-        params,
-        rng.standard_normal((batch, n_in)),
-        rng.standard_normal((batch, n_out)),
-    )
+    x = rng.standard_normal((batch, n_in))
+    if loss == "binary_cross_entropy":
+        y = rng.uniform(size=(batch, n_out))
+    elif loss == "softmax_cross_entropy" and labels:
+        y = rng.integers(0, n_out, size=batch)
+    elif loss == "softmax_cross_entropy":
+        y = rng.dirichlet(np.ones(n_out), size=batch)
+    else:
+        y = rng.standard_normal((batch, n_out))
+    return params, x, y
 
 
-layer = st.tuples(
-    st.integers(1, 5), st.sampled_from(["identity", "relu", "tanh"]), st.booleans()
-)
+layer = st.tuples(st.integers(1, 16), st.sampled_from(ACTIVATIONS), st.booleans())
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=max(settings().max_examples // 2, 40))
 @given(
-    st.integers(1, 4),
-    st.lists(layer, min_size=1, max_size=3),
-    st.sampled_from(["squared", "mse"]),
-    st.sampled_from(["mean", "sum"]),
-    st.integers(1, 6),
-    st.integers(0, 2**32 - 1),
+    n_in=st.integers(1, 16),
+    layers=st.lists(layer, min_size=1, max_size=5),
+    loss=st.sampled_from(LOSSES),
+    reduction=st.sampled_from(["mean", "sum"]),
+    batch=st.integers(1, 8),
+    slope=st.sampled_from([0.01, 0.2]),
+    delta=st.sampled_from([1.0, 0.3]),
+    labels=st.booleans(),
+    seed=st.integers(0, 2**32 - 1),
 )
 def test_random_architectures_match_torch(
-    tmp_path_factory, n_in, layers, loss, reduction, batch, seed
+    tmp_path_factory, n_in, layers, loss, reduction, batch, slope, delta, labels, seed
 ):
-    module = generate(
-        tmp_path_factory.mktemp("net"), spec_text(n_in, layers, loss, reduction)
-    )
-    params, x, y = random_problem(np.random.default_rng(seed), module, batch)
-    spec = [(a, b) for _, a, b in layers]
-    expected_loss, expected = network_gradients(spec, loss, reduction, params, x, y)
+    """Depth 1-5, widths 1-16, every activation and loss, biases or not, any batch."""
+    if loss == "softmax_cross_entropy":  # needs two classes or more
+        width, activation, bias = layers[-1]
+        layers = [*layers[:-1], (max(width, 2), activation, bias)]
+    text = spec_text(n_in, layers, loss, reduction, slope, delta)
+    spec, module = generate_module(tmp_path_factory.mktemp("net"), text)
+    rng = np.random.default_rng(seed)
+    params, x, y = random_problem(rng, module, batch, loss, labels)
+    expected_loss, expected = network_gradients(spec, params, x, y)
     got = module.gradients(params, x, y)
-    assert float(module.loss(params, x, y)) == pytest.approx(expected_loss, rel=1e-12)
+    assert float(module.loss(params, x, y)) == pytest.approx(expected_loss, rel=1e-9)
     assert list(got) == list(params)
     for name, value in got.items():
         assert value.shape == params[name].shape
+        assert value.dtype == np.float64
         scale = max(np.abs(expected[name]).max(), 1e-12)
-        assert np.abs(value - expected[name]).max() <= 1e-10 * scale, name
+        assert np.abs(value - expected[name]).max() <= 1e-9 * scale, name
+    params32 = {k: v.astype(np.float32) for k, v in params.items()}
+    y32 = y if y.dtype.kind == "i" else y.astype(np.float32)
+    got32 = module.gradients(params32, x.astype(np.float32), y32)
+    assert all(v.dtype == np.float32 for v in got32.values())
 
 
 def test_committed_small_regression_matches_torch():
     module = import_path(GENERATED / "small_regression.py")
     rng = np.random.default_rng(7)
     params, x, y = random_problem(rng, module, 16)
-    _, expected = network_gradients(
-        [("tanh", True), ("relu", True), ("identity", True)],
-        "mse",
-        "mean",
-        params,
-        x,
-        y,
-    )
+    spec = load_spec(SPECS / "small_regression.toml")
+    _, expected = network_gradients(spec, params, x, y)
     for name, value in module.gradients(params, x, y).items():
         np.testing.assert_allclose(value, expected[name], rtol=1e-10, atol=1e-14)
 

@@ -50,6 +50,23 @@ class Einsum(ArrayOp):
     """``numpy.einsum(subscripts, *operands)``; the subscripts are the first argument."""
 
 
+class NewAxes(ArrayOp):
+    """``A[:, None]``: the operand, with length-1 axes where the flags are 0.
+
+    NumPy broadcasts from the last axis, so an array over ``(b,)`` combined with one
+    over ``(b, i)`` needs an axis appended: ``lse[:, None]``.
+    """
+
+
+class LogSumExp(ArrayOp):
+    """``log(sum(exp(A), axis))``, computed without overflow."""
+
+    nargs = 2
+
+    def _eval_is_extended_real(self) -> bool:
+        return True
+
+
 class AxesError(ValueError):
     """The expression does not describe an array with the requested axes."""
 
@@ -79,6 +96,8 @@ def _convert(expr: sp.Expr, want: Axes) -> tuple[sp.Expr, Axes]:
         return sp.Symbol(str(expr.base.label), real=True), indices
     if not expr.args or expr.is_Number:
         return expr, ()
+    if _is_log_sum_exp(expr):
+        return _convert_log_sum_exp(expr, want)
     if isinstance(expr, sp.Sum):
         return _convert_sum(expr, want)
     if isinstance(expr, sp.Mul):
@@ -89,10 +108,11 @@ def _convert(expr: sp.Expr, want: Axes) -> tuple[sp.Expr, Axes]:
 
 
 def _broadcast(all_axes: list[Axes], expr: sp.Expr) -> Axes:
-    """The axes of an elementwise combination: the longest, if the others fit it."""
+    """The axes of an elementwise combination: the longest, if the others fit in it
+    (in order, or as its transpose)."""
     widest = max(all_axes, key=len)
     for axes in all_axes:
-        fits = axes == widest[len(widest) - len(axes) :] or (
+        fits = _is_subsequence(axes, widest) or (
             len(axes) == 2 and axes[::-1] == widest
         )
         if not fits:
@@ -100,10 +120,38 @@ def _broadcast(all_axes: list[Axes], expr: sp.Expr) -> Axes:
     return widest
 
 
+def _is_subsequence(axes: Axes, widest: Axes) -> bool:
+    remaining = iter(widest)
+    return all(axis in remaining for axis in axes)
+
+
 def _broadcastable(expr: sp.Expr, got: Axes, axes: Axes) -> sp.Expr:
+    """``expr`` (over ``got``) in a form that NumPy broadcasts against ``axes``."""
     if len(got) == 2 and got == axes[::-1] and got != axes:
         return Transposed(expr)
-    return expr
+    if not got or got == axes[len(axes) - len(got) :]:
+        return expr
+    tail = axes[axes.index(got[0]) :]
+    coefficient, operand = expr.as_coeff_Mul()
+    return _times(coefficient, NewAxes(operand, *(sp.Integer(a in got) for a in tail)))
+
+
+def _is_log_sum_exp(expr: sp.Expr) -> bool:
+    if not isinstance(expr, sp.log) or not isinstance(expr.args[0], sp.Sum):
+        return False
+    total = expr.args[0]
+    return len(total.limits) == 1 and isinstance(total.function, sp.exp)
+
+
+def _convert_log_sum_exp(expr: sp.Expr, want: Axes) -> tuple[sp.Expr, Axes]:
+    """``log(Sum(exp(A[b, k]), k))`` as ``LogSumExp(A, axis of k)``."""
+    total = expr.args[0]
+    index = total.limits[0][0]
+    operand, axes = _convert(total.function.args[0], want)
+    if index not in axes:
+        raise AxesError(f"{expr}: the sum's index {index} is not an axis of {axes}")
+    remaining = tuple(a for a in axes if a != index)
+    return LogSumExp(operand, sp.Integer(axes.index(index))), remaining
 
 
 def _convert_sum(expr: sp.Sum, want: Axes) -> tuple[sp.Expr, Axes]:

@@ -32,6 +32,7 @@ def latex_name(name: str) -> str:
         "y_observed": "y",
         "n_batch": r"n_{\text{batch}}",
         "n_in": r"n_{\text{in}}",
+        "lse": r"\operatorname{lse}",
     }
     if name in special:
         return special[name]
@@ -70,6 +71,15 @@ class DeriveLatexPrinter(LatexPrinter):
 
     def _print_IndexedBase(self, expr: sp.IndexedBase) -> str:
         return latex_name(str(expr.label))
+
+    def _helper_print_standard_power(self, expr: sp.Pow, template: str) -> str:
+        """``{h^{(1)}_{a m}}^{2}``: a power of a name that carries its own scripts
+        gets braces (TeX refuses a double superscript)."""
+        if isinstance(expr.base, (sp.Indexed, sp.Symbol)):
+            base = self._print(expr.base)
+            if "^" in base or "_" in base:
+                return template % (f"{{{base}}}", self._print(expr.exp))
+        return super()._helper_print_standard_power(expr, template)
 
     def _print_Heaviside(self, expr: sp.Expr, exp: Any = None) -> str:
         text = rf"H\left({self._print(expr.args[0])}\right)"

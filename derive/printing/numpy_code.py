@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import sympy as sp
@@ -17,9 +17,22 @@ class NumPyCodePrinter(NumPyPrinter):
     being printed, for example ``"r1" -> 'variable_dict["r1"]'``.
     """
 
-    def __init__(self, names: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, names: Mapping[str, str] | None = None, helpers: Iterable[str] = ()
+    ) -> None:
         super().__init__({"fully_qualified_modules": True, "strict": True})
         self.names = dict(names or {})
+        self.helpers = frozenset(helpers)
+
+    def doprint(self, expr: Any, assign_to: Any = None) -> str:
+        """Print ``expr``, with numbers such as ``sqrt(2)/2`` as float literals.
+
+        Python floats keep an array's dtype (``numpy.sqrt(2)`` is a float64 scalar,
+        which would turn float32 arrays into float64).
+        """
+        if isinstance(expr, sp.Basic):
+            expr = as_float_literals(expr)
+        return super().doprint(expr, assign_to)
 
     def _as_ordered_terms(self, expr: sp.Expr, order: Any = None) -> list[sp.Expr]:
         """Terms in SymPy's order, but subtracted ones last: ``y_predicted - y_observed``."""
@@ -65,6 +78,56 @@ class NumPyCodePrinter(NumPyPrinter):
             f"numpy.maximum({self._print(expr.args[0])}, {self._print(expr.args[1])})"
         )
 
+    def _print_NewAxes(self, expr: sp.Expr) -> str:
+        operand, *flags = expr.args
+        key = ", ".join(":" if flag else "None" for flag in flags)
+        return f"{self.parenthesize(operand, PRECEDENCE['Atom'], strict=True)}[{key}]"
+
+    def _print_LogSumExp(self, expr: sp.Expr) -> str:
+        operand, axis = expr.args
+        return f"logsumexp({self._print(operand)}, axis={self._print(axis)})"
+
+    def _print_sigmoid(self, expr: sp.Expr) -> str:
+        arg = self._print(expr.args[0])
+        if "sigmoid" in self.helpers:
+            return f"sigmoid({arg})"
+        negated = self._print(-expr.args[0])
+        return f"numpy.exp(-numpy.logaddexp(0, {negated}))"
+
+    def _print_softplus(self, expr: sp.Expr) -> str:
+        arg = self._print(expr.args[0])
+        if "softplus" in self.helpers:
+            return f"softplus({arg})"
+        return f"numpy.logaddexp(0, {arg})"
+
+    def _print_erf(self, expr: sp.Expr) -> str:
+        return f"scipy.special.erf({self._print(expr.args[0])})"
+
+    def _print_Abs(self, expr: sp.Expr) -> str:
+        return f"numpy.abs({self._print(expr.args[0])})"
+
+    def _print_Relational(self, expr: sp.Expr) -> str:
+        left, right = (
+            self.parenthesize(a, PRECEDENCE["Relational"] + 1, strict=False)
+            for a in expr.args
+        )
+        return f"{left} {expr.rel_op} {right}"
+
+    def _print_Piecewise(self, expr: sp.Piecewise) -> str:
+        """Two pieces as ``numpy.where``; a step between two numbers as a Heaviside.
+
+        ``numpy.where(x > 0, 1.0, 0.01)`` would be float64 whatever ``x`` is, while
+        ``0.01 + 0.99*numpy.heaviside(x, 0.0)`` keeps ``x``'s dtype.
+        """
+        if len(expr.args) != 2 or expr.args[1].cond is not sp.true:
+            return super()._print_Piecewise(expr)
+        (value, condition), (otherwise, _) = expr.args
+        step = _as_step(value, condition, otherwise)
+        if step is not None:
+            return self._print(step)
+        parts = (self._print(part) for part in (condition, value, otherwise))
+        return f"numpy.where({', '.join(parts)})"
+
     def _print_Float(self, expr: sp.Float) -> str:
         return repr(float(expr))
 
@@ -73,3 +136,36 @@ class NumPyCodePrinter(NumPyPrinter):
 
     def _print_Integer(self, expr: Any) -> str:
         return str(expr)
+
+
+def as_float_literals(expr: sp.Basic) -> sp.Basic:
+    """``expr`` with every irrational number (``sqrt(2)``, ``pi``) as a Float."""
+    return expr.replace(
+        lambda e: (
+            isinstance(e, sp.Expr)
+            and e.is_number
+            and not e.is_Rational
+            and not e.is_Float
+            and e.is_real is True
+        ),
+        lambda e: e.evalf(),
+    )
+
+
+def _as_step(value: sp.Expr, condition: Any, otherwise: sp.Expr) -> sp.Expr | None:
+    """``Piecewise((a, x > 0), (b, True))`` with numbers a, b as a Heaviside step."""
+    if not (value.is_number and otherwise.is_number):
+        return None
+    if not isinstance(condition, sp.core.relational.Relational) or condition.rhs != 0:
+        return None
+    arg = condition.lhs
+    steps = {
+        ">": (arg, 0, value, otherwise),
+        ">=": (arg, 1, value, otherwise),
+        "<": (-arg, 0, value, otherwise),
+        "<=": (-arg, 1, value, otherwise),
+    }
+    if condition.rel_op not in steps:
+        return None
+    step_arg, at_zero, high, low = steps[condition.rel_op]
+    return low + (high - low) * sp.Heaviside(step_arg, at_zero)

@@ -1,0 +1,151 @@
+"""Parse a formula from a spec (``"x * sigmoid(x)"``) into SymPy, safely.
+
+The text is parsed by Python's :mod:`ast` and never evaluated: the tree is walked, and
+only numbers, the allowed variable names, the allowed function names called with
+positional arguments, and the operators ``+ - * / **`` are turned into SymPy
+(``sympy.parse_expr`` would ``eval`` the text). Anything else (attribute access,
+subscripts, lambdas, keyword arguments, strings, comparisons, an unknown name) is
+refused with a message that says what is allowed.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from collections.abc import Callable, Mapping
+
+import sympy as sp
+
+from derive.functions import sigmoid, softplus
+
+#: Functions a formula may call, with the number of arguments each takes.
+FUNCTIONS: dict[str, tuple[Callable[..., sp.Expr], int]] = {
+    "exp": (sp.exp, 1),
+    "log": (sp.log, 1),
+    "sqrt": (sp.sqrt, 1),
+    "abs": (sp.Abs, 1),
+    "tanh": (sp.tanh, 1),
+    "sinh": (sp.sinh, 1),
+    "cosh": (sp.cosh, 1),
+    "sin": (sp.sin, 1),
+    "cos": (sp.cos, 1),
+    "atan": (sp.atan, 1),
+    "erf": (sp.erf, 1),
+    "sigmoid": (sigmoid, 1),
+    "softplus": (softplus, 1),
+    "max": (sp.Max, 2),
+    "min": (sp.Min, 2),
+}
+#: Constants a formula may use.
+CONSTANTS: dict[str, sp.Expr] = {"pi": sp.pi, "e": sp.E}
+#: Longest formula accepted, in characters.
+MAX_LENGTH = 500
+
+_OPERATORS: dict[type[ast.operator], Callable[[sp.Expr, sp.Expr], sp.Expr]] = {
+    ast.Add: lambda a, b: a + b,
+    ast.Sub: lambda a, b: a - b,
+    ast.Mult: lambda a, b: a * b,
+    ast.Div: lambda a, b: a / b,
+    ast.Pow: lambda a, b: a**b,
+}
+
+
+class FormulaError(ValueError):
+    """The formula is not one derive accepts; the message says why."""
+
+
+def parse_formula(text: str, variables: Mapping[str, sp.Symbol]) -> sp.Expr:
+    """The SymPy expression written in ``text``, in the symbols ``variables``."""
+    if not isinstance(text, str) or not text.strip():
+        raise FormulaError("must be a non-empty string")
+    if len(text) > MAX_LENGTH:
+        raise FormulaError(f"is longer than {MAX_LENGTH} characters")
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError as error:
+        raise FormulaError(f"is not a formula ({error.msg})") from None
+    return _Converter(variables).convert(tree.body)
+
+
+def allowed_names(variables: Mapping[str, sp.Symbol]) -> str:
+    """What a formula may use, for error messages."""
+    return (
+        f"variables {', '.join(variables)}; constants {', '.join(CONSTANTS)}; "
+        f"functions {', '.join(FUNCTIONS)}; numbers and + - * / **"
+    )
+
+
+class _Converter:
+    def __init__(self, variables: Mapping[str, sp.Symbol]) -> None:
+        self.variables = variables
+
+    def refuse(self, what: str) -> FormulaError:
+        return FormulaError(
+            f"{what} is not allowed; use {allowed_names(self.variables)}"
+        )
+
+    def convert(self, node: ast.expr) -> sp.Expr:
+        if isinstance(node, ast.Constant):
+            value = node.value
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise self.refuse(f"the constant {value!r}")
+            if isinstance(value, float) and not math.isfinite(value):
+                raise self.refuse(f"the number {value!r}")
+            return sp.Integer(value) if isinstance(value, int) else sp.Float(value)
+        if isinstance(node, ast.Name):
+            if node.id in self.variables:
+                return self.variables[node.id]
+            if node.id in CONSTANTS:
+                return CONSTANTS[node.id]
+            raise self.refuse(f"the name {node.id!r}")
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+            operand = self.convert(node.operand)
+            return -operand if isinstance(node.op, ast.USub) else operand
+        if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
+            left, right = self.convert(node.left), self.convert(node.right)
+            return _OPERATORS[type(node.op)](left, right)
+        if isinstance(node, ast.Call):
+            return self.call(node)
+        raise self.refuse(_describe(node))
+
+    def call(self, node: ast.Call) -> sp.Expr:
+        if not isinstance(node.func, ast.Name):
+            raise self.refuse("calling " + _describe(node.func))
+        name = node.func.id
+        if name not in FUNCTIONS:
+            raise self.refuse(f"the function {name!r}")
+        if node.keywords:
+            raise self.refuse(f"a keyword argument to {name}")
+        function, arity = FUNCTIONS[name]
+        if len(node.args) != arity or any(
+            isinstance(a, ast.Starred) for a in node.args
+        ):
+            raise FormulaError(f"{name} takes {arity} argument(s)")
+        return function(*(self.convert(a) for a in node.args))
+
+
+def _describe(node: ast.AST) -> str:
+    kinds = {
+        ast.Attribute: "attribute access",
+        ast.Subscript: "indexing",
+        ast.Lambda: "a lambda",
+        ast.Compare: "a comparison",
+        ast.BoolOp: "and/or",
+        ast.IfExp: "if/else",
+        ast.NamedExpr: "an assignment",
+        ast.List: "a list",
+        ast.Tuple: "a tuple",
+        ast.Dict: "a dict",
+        ast.Set: "a set",
+        ast.JoinedStr: "an f-string",
+        ast.ListComp: "a comprehension",
+        ast.GeneratorExp: "a generator",
+        ast.Call: "a call",
+    }
+    for kind, description in kinds.items():
+        if isinstance(node, kind):
+            return description
+    if isinstance(node, (ast.BinOp, ast.UnaryOp)):
+        op = node.op
+        return f"the operator {type(op).__name__}"
+    return type(node).__name__
