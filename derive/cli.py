@@ -24,7 +24,7 @@ from derive.spec import load_spec
 
 DEFAULT_SPEC = "specs/seed.toml"
 DESCRIPTIONS = {
-    ".py": "NumPy gradients",
+    ".py": "gradient code",
     ".tex": "derivation, LaTeX",
     ".md": "derivation, Markdown",
 }

@@ -60,8 +60,8 @@ def document_context(
 ) -> DocumentContext:
     """Print every equation of ``derivation`` as LaTeX for the document templates.
 
-    ``code`` maps each gradient's name to the NumPy the module computes it with, as
-    :func:`derive.python_module.module_context` printed it, so the two cannot drift.
+    ``code`` maps each gradient's name to the lines the module computes it with, as
+    the module's printer printed them, so the two cannot drift.
     """
     network = derivation.network
     arrays = {
@@ -127,7 +127,7 @@ def _gradient(
         left=latex(gradient.array.element),
         matrix_left=latex_name(gradient.name),
         matrix=latex(array),
-        code=f"{gradient.name} = {code}",
+        code=code,
     )
 
 

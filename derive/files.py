@@ -15,14 +15,27 @@ from pathlib import Path
 from derive.render import Output
 
 
+def _file_mode() -> int:
+    """The mode a new file gets here (``0o644`` under the usual umask 022).
+
+    ``mkstemp`` creates its files readable by their owner only; the generated files
+    are meant to be read by anyone, as a file written with ``open`` would be.
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def write_all(folder: Path, outputs: Sequence[Output]) -> list[Path]:
     """Write ``outputs`` into ``folder``; return the paths whose content changed."""
     folder.mkdir(parents=True, exist_ok=True)
+    mode = _file_mode()
     staged: list[tuple[str, Path]] = []
     try:
         for output in outputs:
             handle, temporary = tempfile.mkstemp(prefix=f".{output.name}.", dir=folder)
             staged.append((temporary, folder / output.name))
+            os.chmod(temporary, mode)
             with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
                 stream.write(output.text)
         changed = [

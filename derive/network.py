@@ -115,6 +115,12 @@ class Network:
                 return array
         raise KeyError(name)
 
+    def sample_shape(self, array: Array) -> tuple[int, ...]:
+        """Numeric shape of ``array`` in a network without a batch axis."""
+        if array.batched:
+            raise ValueError(f"{array.name} has a batch axis")
+        return tuple(self.widths[s] for s in array.sizes)
+
     def shape(self, array: Array) -> tuple[int | str, ...]:
         """Numeric shape of ``array``; the batch axis is ``"batch"``."""
         return tuple("batch" if s == N_BATCH else self.widths[s] for s in array.sizes)

@@ -137,7 +137,7 @@ def module_context(derivation: Derivation) -> ModuleContext:
         ActivationCode(
             name=name,
             code=own(name).doprint(function.formula),
-            math=text(_written_out(function.formula)),
+            math=text(written_out(function.formula)),
             derivative_code=plain.doprint(function.derivative.formula),
             derivative_math=text(function.derivative.formula),
         )
@@ -154,7 +154,7 @@ def module_context(derivation: Derivation) -> ModuleContext:
     )
     forward = tuple(
         Assignment(
-            v.name, code(v.definition, v.indices), _equation(v.element, v.definition)
+            v.name, code(v.definition, v.indices), equation(v.element, v.definition)
         )
         for v in network.values[1:]
     )
@@ -171,7 +171,7 @@ def module_context(derivation: Derivation) -> ModuleContext:
         Assignment(
             g.name,
             local.doprint(arrays[g.name]),
-            _equation(g.array.element, g.expression),
+            equation(g.array.element, g.expression),
         )
         for g in derivation.gradients
     )
@@ -181,7 +181,7 @@ def module_context(derivation: Derivation) -> ModuleContext:
     partials = _partials(derivation, arrays, helper_names)
     gradient_of = {g.target.name: g.name for g in derivation.gradients}
     parameters = tuple(
-        Parameter(p.name, network.shape(p), _describe(p), gradient_of[p.name])  # type: ignore[arg-type]
+        Parameter(p.name, network.shape(p), describe(p), gradient_of[p.name])  # type: ignore[arg-type]
         for p in network.parameters
     )
     return ModuleContext(
@@ -208,14 +208,14 @@ def module_context(derivation: Derivation) -> ModuleContext:
     )
 
 
-def _written_out(formula: sp.Expr) -> sp.Expr:
+def written_out(formula: sp.Expr) -> sp.Expr:
     """``sigmoid(x)`` as ``1/(1 + exp(-x))``: a function SymPy lacks, by its definition."""
     if type(formula) in PRIMITIVES.values():
         return formula.rewrite(sp.exp)
     return formula
 
 
-def _equation(left: sp.Expr, right: sp.Expr) -> str:
+def equation(left: sp.Expr, right: sp.Expr) -> str:
     return f"{text(left)} = {text(right)}"
 
 
@@ -224,7 +224,7 @@ def _symbols(array: sp.Expr) -> set[str]:
     return {s.name for s in array.free_symbols if isinstance(s, sp.Symbol)}
 
 
-def _describe(parameter: Array) -> str:
+def describe(parameter: Array) -> str:
     kind = "weights" if parameter.name.startswith("W") else "biases"
     return f"layer {parameter.layer} {kind}"
 
@@ -266,7 +266,7 @@ def _partials(
                 name=gradient.name,
                 arguments=ordered,
                 code=NumPyCodePrinter(names, helpers).doprint(array),
-                math=_equation(gradient.array.element, gradient.expression),
+                math=equation(gradient.array.element, gradient.expression),
                 doc=f"Gradient of the loss with respect to ``{target}``.",
                 returns_array=bool(gradient.array.indices),
             )

@@ -8,6 +8,7 @@ of math in them was printed by a SymPy printer before it got there.
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from derive.errors import DeriveError
 from derive.network import build_network
 from derive.python_module import module_context
 from derive.spec import NetworkSpec
+from derive.unrolled_module import Line, unrolled_context
 
 PACKAGE = Path(__file__).resolve().parent
 
@@ -94,20 +96,35 @@ def header(source: str, comment: str) -> str:
 def render(spec: NetworkSpec, source: str) -> list[Output]:
     """Every file for ``spec``: ``NAME.py``, ``NAME.tex`` and ``NAME.md``."""
     derivation = derive(build_network(spec))
-    module = module_context(derivation)
-    code = {line.name: line.code for line in module.backward}
-    document = document_context(derivation, source, code)
-    python = (
-        _environment(latex=False)
-        .get_template("module.py.j2")
-        .render(
-            header=header(source, "#"),
-            net=derivation.network,
-            ctx=module,
-            kink=document.kink,
-            param_names=[p.name for p in module.parameters],
+    if spec.style == "unrolled":
+        unrolled = unrolled_context(derivation)
+        code = {name: _excerpt(lines) for name, lines in unrolled.backward}
+        document = document_context(derivation, source, code)
+        python = (
+            _environment(latex=False)
+            .get_template("unrolled.py.j2")
+            .render(
+                header=header(source, "#"),
+                net=derivation.network,
+                ctx=unrolled,
+                kink=document.kink,
+            )
         )
-    )
+    else:
+        module = module_context(derivation)
+        code = {line.name: f"{line.name} = {line.code}" for line in module.backward}
+        document = document_context(derivation, source, code)
+        python = (
+            _environment(latex=False)
+            .get_template("module.py.j2")
+            .render(
+                header=header(source, "#"),
+                net=derivation.network,
+                ctx=module,
+                kink=document.kink,
+                param_names=[p.name for p in module.parameters],
+            )
+        )
     latex = _environment(latex=True)
     tex = latex.get_template("derivation.tex.j2").render(
         header=header(source, "%"), doc=document, version=__version__
@@ -120,6 +137,14 @@ def render(spec: NetworkSpec, source: str) -> list[Output]:
         Output(f"{spec.name}.tex", tex),
         Output(f"{spec.name}.md", format_with_ruff(markdown, f"{spec.name}.md")),
     ]
+
+
+def _excerpt(lines: Sequence[Line], shown: int = 4) -> str:
+    """The first unrolled lines of a gradient, and how many more there are."""
+    text = [f"{line.name} = {line.code}" for line in lines[:shown]]
+    if len(lines) > shown:
+        text.append(f"# ... and {len(lines) - shown} more lines, one per element")
+    return "\n".join(text)
 
 
 def format_with_ruff(source: str, filename: str) -> str:

@@ -282,3 +282,14 @@ def test_failure_half_way_leaves_previous_files(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         main(["--out", str(tmp_path)])
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_written_files_are_readable_by_everyone(tmp_path):
+    """Staged in private temporary files, but renamed into place with a normal mode."""
+    old = os.umask(0o022)
+    try:
+        main(["--out", str(tmp_path)])
+    finally:
+        os.umask(old)
+    for name in SEED_FILES:
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o644

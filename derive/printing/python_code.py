@@ -1,0 +1,117 @@
+"""Print unrolled scalar expressions (see :mod:`derive.passes.unroll`) as plain Python.
+
+The unrolled style works on Python floats, one variable per element: ``W1[0, 2]``
+prints as ``W1_0_2`` and ``d_loss_d_r1[2]`` as ``d_loss_d_r1_2``. Functions come from
+:mod:`math`; kinks print as conditional expressions (``r if r > 0.0 else 0.0``), which
+is the fastest form in CPython; ``sigmoid`` and ``softplus`` print in forms whose
+``math.exp`` never overflows (it raises ``OverflowError`` past about 709).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import sympy as sp
+from sympy.codegen.cfunctions import log1p
+from sympy.printing.precedence import PRECEDENCE
+from sympy.printing.pycode import PythonCodePrinter
+
+from derive.printing.numpy_code import as_float_literals
+
+
+class ScalarCodePrinter(PythonCodePrinter):
+    """SymPy's ``PythonCodePrinter`` for one-variable-per-element code.
+
+    ``names`` renames symbols and array bases (``"y_observed" -> "y"``); ``helpers``
+    are the functions the module defines (``sigmoid``), called instead of inlined.
+    """
+
+    def __init__(
+        self, names: Mapping[str, str] | None = None, helpers: Iterable[str] = ()
+    ) -> None:
+        super().__init__({"fully_qualified_modules": True, "strict": True})
+        self.names = dict(names or {})
+        self.helpers = frozenset(helpers)
+
+    def doprint(self, expr: Any, assign_to: Any = None) -> str:
+        if isinstance(expr, sp.Basic):
+            expr = as_float_literals(expr)
+        return super().doprint(expr, assign_to)
+
+    def _as_ordered_terms(self, expr: sp.Expr, order: Any = None) -> list[sp.Expr]:
+        terms = super()._as_ordered_terms(expr, order=order)
+        return sorted(terms, key=lambda term: term.could_extract_minus_sign())
+
+    def _print_Symbol(self, expr: sp.Symbol) -> str:
+        return self.names.get(expr.name, expr.name)
+
+    def _print_Indexed(self, expr: sp.Indexed) -> str:
+        base = str(expr.base.label)
+        suffix = "_".join(str(int(i)) for i in expr.indices)
+        return f"{self.names.get(base, base)}_{suffix}"
+
+    def _print_Float(self, expr: sp.Float) -> str:
+        return repr(float(expr))
+
+    def _print_Relational(self, expr: sp.Expr) -> str:
+        left, right = (
+            self.parenthesize(a, PRECEDENCE["Relational"] + 1, strict=False)
+            for a in expr.args
+        )
+        return f"{left} {expr.rel_op} {right}"
+
+    def _conditional(self, value: Any, condition: Any, otherwise: Any) -> str:
+        return f"({self._print(value)} if {self._print(condition)} else {self._print(otherwise)})"
+
+    def _print_Piecewise(self, expr: sp.Piecewise) -> str:
+        if len(expr.args) != 2 or expr.args[1].cond is not sp.true:
+            return super()._print_Piecewise(expr)
+        (value, condition), (otherwise, _) = expr.args
+        return self._conditional(value, condition, otherwise)
+
+    def _print_Max(self, expr: sp.Expr) -> str:
+        args = list(expr.args)
+        if len(args) == 2 and sp.S.Zero in args:
+            (other,) = [a for a in args if a != 0]
+            return self._conditional(other, sp.StrictGreaterThan(other, 0), sp.Float(0))
+        return f"max({', '.join(self._print(a) for a in args)})"
+
+    def _print_Min(self, expr: sp.Expr) -> str:
+        return f"min({', '.join(self._print(a) for a in expr.args)})"
+
+    def _print_Heaviside(self, expr: sp.Expr) -> str:
+        arg, *at_zero = expr.args
+        zero = sp.Float(at_zero[0]) if at_zero else sp.Float(0.5)
+        below = (
+            sp.Float(0)
+            if zero == 0
+            else sp.Piecewise((zero, sp.Eq(arg, 0)), (sp.Float(0), True))
+        )
+        return self._conditional(sp.Float(1), sp.StrictGreaterThan(arg, 0), below)
+
+    def _print_sigmoid(self, expr: sp.Expr) -> str:
+        (x,) = expr.args
+        if "sigmoid" in self.helpers:
+            return f"sigmoid({self._print(x)})"
+        stable = sp.Piecewise(
+            (1 / (1 + sp.exp(-x)), x >= 0), (sp.exp(x) / (1 + sp.exp(x)), True)
+        )
+        return self._print(stable)
+
+    def _print_softplus(self, expr: sp.Expr) -> str:
+        (x,) = expr.args
+        if "softplus" in self.helpers:
+            return f"softplus({self._print(x)})"
+        return self._print(sp.Max(x, 0) + log1p(sp.exp(-sp.Abs(x))))
+
+    def _print_ScalarLogSumExp(self, expr: sp.Expr) -> str:
+        return f"logsumexp({', '.join(self._print(a) for a in expr.args)})"
+
+    def _print_Abs(self, expr: sp.Expr) -> str:
+        return f"abs({self._print(expr.args[0])})"
+
+    def _print_sign(self, expr: sp.Expr) -> str:
+        (x,) = expr.args
+        negative = sp.Piecewise((sp.Float(-1), x < 0), (sp.Float(0), True))
+        return self._print(sp.Piecewise((sp.Float(1), x > 0), (negative, True)))

@@ -1,0 +1,201 @@
+"""What the unrolled module says: the problem set's style, one line per neuron.
+
+This module turns a :class:`~derive.derivation.Derivation` of a network without a batch
+axis into the data ``templates/unrolled.py.j2`` lays out. Every index-form expression
+is unrolled (:mod:`derive.passes.unroll`) at each element and printed by
+:class:`ScalarCodePrinter`: the generated code works on Python floats and nested lists,
+with activations inlined, which is the fastest plain Python for small networks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy as sp
+
+from derive.activations import X, expand_activations
+from derive.derivation import Derivation
+from derive.functions import PRIMITIVES
+from derive.network import Array, Network
+from derive.passes.unroll import ScalarLogSumExp, elements, unroll
+from derive.printing.python_code import ScalarCodePrinter
+from derive.printing.text import text
+from derive.python_module import (
+    ActivationCode,
+    HelperCode,
+    Parameter,
+    describe,
+    equation,
+    written_out,
+)
+
+
+@dataclass(frozen=True)
+class Line:
+    """``name = code``."""
+
+    name: str
+    code: str
+
+
+@dataclass(frozen=True)
+class Nested:
+    """An array as its element variables: ``(W1_0_0, W1_0_1), (W1_1_0, W1_1_1)``."""
+
+    name: str
+    elements: str  # the names, nested as tuples, for unpacking
+    as_list: str  # the names, nested as lists, for returning
+
+
+@dataclass(frozen=True)
+class UnrolledContext:
+    """Everything ``unrolled.py.j2`` needs; each line of math printed by SymPy."""
+
+    network: Network
+    activations: tuple[ActivationCode, ...]
+    helpers: tuple[HelperCode, ...]
+    uses_math: bool  # whether the code calls the math module
+    log_sum_exp: bool
+    parameters: tuple[Parameter, ...]
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    sizes: tuple[tuple[str, int], ...]
+    forward_math: tuple[str, ...]
+    loss_math: str
+    backward_math: tuple[str, ...]
+    unpack_parameters: tuple[Nested, ...]
+    x: Nested
+    y: Nested
+    y_predicted: Nested
+    forward: tuple[Line, ...]
+    values: tuple[Nested, ...]
+    loss_code: str
+    backward: tuple[tuple[str, tuple[Line, ...]], ...]  # per gradient, its lines
+    gradients: tuple[Nested, ...]
+
+
+def unrolled_context(derivation: Derivation) -> UnrolledContext:
+    """Unroll and print every expression of ``derivation`` for the template."""
+    network = derivation.network
+    widths = network.widths
+    functions = network.functions
+    used = [
+        *(f.formula for f in functions.values()),
+        *(f.derivative.formula for f in functions.values()),
+        network.loss_formula,
+        *(g.expression for g in derivation.gradients),
+    ]
+    primitives = tuple(
+        name for name, p in PRIMITIVES.items() if any(f.has(p) for f in used)
+    )
+    printer = ScalarCodePrinter(helpers=primitives)
+    printers = [printer]
+
+    def own(name: str) -> ScalarCodePrinter:
+        printers.append(ScalarCodePrinter(helpers=set(primitives) - {name}))
+        return printers[-1]
+
+    def lines(array: Array, expr: sp.Expr, indices: tuple) -> tuple[Line, ...]:
+        inlined = expand_activations(expr)
+        return tuple(
+            Line(
+                printer.doprint(array.at(*map(sp.Integer, at))),
+                printer.doprint(unroll(inlined, widths, indices, at)),
+            )
+            for at in elements(network.sample_shape(array))
+        )
+
+    def nested(array: Array) -> Nested:
+        shape = network.sample_shape(array)
+        element = {
+            at: printer.doprint(array.at(*map(sp.Integer, at)))
+            for at in elements(shape)
+        }
+        return Nested(
+            array.name, _nest(element, shape, "(", ")"), _nest(element, shape, "[", "]")
+        )
+
+    forward: list[Line] = []
+    for value in network.values[1:]:
+        forward.extend(lines(value, value.definition, value.indices))
+    backward = tuple(
+        (g.name, lines(g.array, g.expression, g.array.indices))
+        for g in derivation.gradients
+    )
+    normalizer = {v.element: v.definition for v in network.values if v.name == "lse"}
+    loss = unroll(expand_activations(network.loss_formula.xreplace(normalizer)), widths)
+    gradient_of = {g.target.name: g.array for g in derivation.gradients}
+    activations = tuple(
+        ActivationCode(
+            name=name,
+            code=own(name).doprint(function.formula),
+            math=text(written_out(function.formula)),
+            derivative_code=printer.doprint(function.derivative.formula),
+            derivative_math=text(function.derivative.formula),
+        )
+        for name, function in functions.items()
+    )
+    helpers = tuple(
+        HelperCode(
+            name,
+            own(name).doprint(PRIMITIVES[name](X)),
+            text(PRIMITIVES[name](X).rewrite(sp.exp)),
+        )
+        for name in primitives
+        if name not in functions
+    )
+    loss_code = printer.doprint(loss)
+    log_sum_exp = bool(normalizer) or loss.has(ScalarLogSumExp)
+    return UnrolledContext(
+        network=network,
+        activations=activations,
+        helpers=helpers,
+        uses_math=log_sum_exp or any("math" in p.module_imports for p in printers),
+        log_sum_exp=log_sum_exp,
+        parameters=tuple(
+            Parameter(
+                p.name, network.sample_shape(p), describe(p), gradient_of[p.name].name
+            )
+            for p in network.parameters
+        ),
+        input_shape=network.sample_shape(network.values[0]),
+        output_shape=network.sample_shape(network.output),
+        sizes=tuple((s.name, n) for s, n in widths.items()),
+        forward_math=tuple(
+            equation(v.element, v.definition) for v in network.values[1:]
+        ),
+        loss_math=text(network.loss_formula),
+        backward_math=tuple(
+            equation(g.array.element, g.expression) for g in derivation.gradients
+        ),
+        unpack_parameters=tuple(nested(p) for p in network.parameters),
+        x=nested(network.values[0]),
+        y=nested(network.observed),
+        y_predicted=nested(network.output),
+        forward=tuple(forward),
+        values=tuple(nested(v) for v in network.values),
+        loss_code=loss_code,
+        backward=backward,
+        gradients=tuple(nested(gradient_of[p.name]) for p in network.parameters),
+    )
+
+
+def _nest(
+    names: dict[tuple[int, ...], str], shape: tuple[int, ...], open_: str, close: str
+) -> str:
+    """The element names of an array of ``shape``, nested with the given brackets."""
+    if not shape:
+        return names[()]
+
+    def level(prefix: tuple[int, ...]) -> str:
+        depth = len(prefix)
+        if depth == len(shape):
+            return names[prefix]
+        items = [level((*prefix, k)) for k in range(shape[depth])]
+        trailing = "," if len(items) == 1 and open_ == "(" else ""
+        return f"{open_}{', '.join(items)}{trailing}{close}"
+
+    if open_ == "(":  # the outer level of an unpacking target needs no brackets
+        items = [level((k,)) for k in range(shape[0])]
+        return ", ".join(items) + ("," if len(items) == 1 else "")
+    return level(())
