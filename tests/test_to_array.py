@@ -20,7 +20,11 @@ CASES = [
     (sp.Sum(g[b, i], (b, 0, n - 1)), (i,), "g.sum(axis=0)"),
     (sp.Sum(W[k] * h[k], (k, 0, n - 1)), (), "W @ h"),
     (g[i] * h[j], (i, j), "numpy.outer(g, h)"),
-    (g[i] * sp.Heaviside(h[i], 0), (i,), "g*numpy.heaviside(h, 0.0)"),
+    (
+        g[i] * sp.Heaviside(h[i], 0),
+        (i,),
+        "g*numpy.greater(h, 0).astype(numpy.result_type(h, 0.0))",
+    ),
     (sp.Mul(2, g[b, i] - h[b, i], evaluate=False), (b, i), "2*(g - h)"),
     (
         sp.Sum((g[b, i] - h[b, i]) ** 2, (b, 0, n - 1), (i, 0, n - 1)),

@@ -60,12 +60,6 @@ def test_unrolled_equals_vectorized(tmp_path_factory, n_in, layers, loss, seed):
     )
 
 
-def seed_unrolled_text(seed_text: str) -> str:
-    return seed_text.replace(
-        'shapes = "problem_set"', 'shapes = "problem_set"\nstyle = "unrolled"'
-    )
-
-
 def test_unrolled_seed_matches_the_problem_set_and_returns_floats(tmp_path, seed):
     from tests.problem_set import WORKED_POINT
 

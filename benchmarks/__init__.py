@@ -1,0 +1,1 @@
+"""Benchmarks for derive: run ``python -m benchmarks --help``."""

@@ -1,0 +1,46 @@
+"""Time several ways of doing the same job, side by side in one process.
+
+Each method gets long turns (many calls in a row), and the turns rotate: on two cores,
+NumPy's and torch's thread pools fight when they alternate call by call. The result
+per method is the median over turns of the mean time per call; compare methods by
+their ratios, since the host's speed drifts.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Mapping
+
+
+def calls_per_turn(function: Callable[[], object], seconds: float) -> int:
+    """How many calls of ``function`` take about ``seconds``."""
+    count = 1
+    while True:
+        start = time.perf_counter()
+        for _ in range(count):
+            function()
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds / 4 or count >= 1 << 20:
+            return max(1, int(count * seconds / max(elapsed, 1e-9)))
+        count *= 4
+
+
+def compare(
+    methods: Mapping[str, Callable[[], object]],
+    seconds_per_turn: float = 0.2,
+    turns: int = 7,
+) -> dict[str, float]:
+    """Median seconds per call of each method, measured in rotating long turns."""
+    for function in methods.values():  # warm up caches, JIT, thread pools
+        function()
+    counts = {name: calls_per_turn(f, seconds_per_turn) for name, f in methods.items()}
+    samples: dict[str, list[float]] = {name: [] for name in methods}
+    for _ in range(turns):
+        for name, function in methods.items():
+            count = counts[name]
+            start = time.perf_counter()
+            for _ in range(count):
+                function()
+            samples[name].append((time.perf_counter() - start) / count)
+    return {name: statistics.median(values) for name, values in samples.items()}

@@ -1,0 +1,31 @@
+"""The benchmark script still runs (at a tiny size); its numbers are not checked here:
+speed is measured by ``python -m benchmarks``, not by timed tests."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+
+def test_benchmarks_run_at_a_tiny_size(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--out", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "derive, vectorized" in result.stdout
+    record = json.loads((tmp_path / "latest.json").read_text())
+    methods = {row["method"] for row in record["gradients"]}
+    assert {
+        "derive, vectorized",
+        "hand-written NumPy",
+        "matmul limit (NumPy)",
+    } <= methods
+    assert all(row["us"] > 0 for row in record["gradients"])
+    assert {row["style"] for row in record["derivation"]} == {"vectorized", "unrolled"}
