@@ -2,6 +2,7 @@
 
     derive                      regenerate the built-in default (specs/seed.toml)
     derive SPEC.toml ...        generate NAME.py, NAME.tex and NAME.md for each spec
+    derive specs/               every *.toml in a folder
     derive --out DIR ...        write into DIR instead of ./generated
     derive --check ...          write nothing; exit 1 if any generated file is stale
 
@@ -40,8 +41,8 @@ def _parser() -> argparse.ArgumentParser:
         "specs",
         nargs="*",
         metavar="SPEC",
-        help=f"network spec files (TOML); default: the built-in {DEFAULT_SPEC}, the problem "
-        "set's 1-3-3-1 ReLU network",
+        help="network spec files (TOML), or folders of them; default: the built-in "
+        f"{DEFAULT_SPEC}, the problem set's 1-3-3-1 ReLU network",
     )
     parser.add_argument(
         "--out",
@@ -66,14 +67,28 @@ def _display(path: Path) -> str:
         return path.resolve().as_posix()
 
 
+def _spec_files(given: Sequence[str]) -> list[Path]:
+    """The spec files named, with each folder replaced by the ``*.toml`` in it."""
+    files: list[Path] = []
+    for name in given:
+        path = Path(name)
+        if path.is_dir():
+            found = sorted(path.glob("*.toml"))
+            if not found:
+                raise DeriveError(f"{_display(path)}: no *.toml spec in this folder")
+            files.extend(found)
+        else:
+            files.append(path)
+    return files
+
+
 def _outputs(specs: Sequence[str]) -> list[Output]:
     if not specs:
         default = resource_folder("specs") / Path(DEFAULT_SPEC).name
         return render(load_spec(default), DEFAULT_SPEC)
     outputs: list[Output] = []
     names: dict[str, str] = {}
-    for given in specs:
-        path = Path(given)
+    for path in _spec_files(specs):
         spec = load_spec(path)
         source = _display(path)
         if spec.name in names:

@@ -54,7 +54,7 @@ OUTPUT_SHAPE = ()
 
 def relu(x: float) -> float:
     """``relu(x) = max(0, x)``."""
-    return x if x > 0 else 0.0
+    return 0.0 if x <= 0 else x
 
 
 def relu_derivative(x: float) -> float:
@@ -70,15 +70,15 @@ def mlp(x: Any, W0: Any, W1: Any, W2: Any) -> dict[str, Any]:
     r0_0 = x * W0_0
     r0_1 = x * W0_1
     r0_2 = x * W0_2
-    h0_0 = r0_0 if r0_0 > 0 else 0.0
-    h0_1 = r0_1 if r0_1 > 0 else 0.0
-    h0_2 = r0_2 if r0_2 > 0 else 0.0
+    h0_0 = 0.0 if r0_0 <= 0 else r0_0
+    h0_1 = 0.0 if r0_1 <= 0 else r0_1
+    h0_2 = 0.0 if r0_2 <= 0 else r0_2
     r1_0 = W1_0_0 * h0_0 + W1_0_1 * h0_1 + W1_0_2 * h0_2
     r1_1 = W1_1_0 * h0_0 + W1_1_1 * h0_1 + W1_1_2 * h0_2
     r1_2 = W1_2_0 * h0_0 + W1_2_1 * h0_1 + W1_2_2 * h0_2
-    h1_0 = r1_0 if r1_0 > 0 else 0.0
-    h1_1 = r1_1 if r1_1 > 0 else 0.0
-    h1_2 = r1_2 if r1_2 > 0 else 0.0
+    h1_0 = 0.0 if r1_0 <= 0 else r1_0
+    h1_1 = 0.0 if r1_1 <= 0 else r1_1
+    h1_2 = 0.0 if r1_2 <= 0 else r1_2
     y_predicted = W2_0 * h1_0 + W2_1 * h1_1 + W2_2 * h1_2
     return {
         "x": x,
@@ -141,15 +141,15 @@ def gradients(params: Mapping[str, Any], x: Any, y: Any) -> dict[str, Any]:
     r0_0 = x * W0_0
     r0_1 = x * W0_1
     r0_2 = x * W0_2
-    h0_0 = r0_0 if r0_0 > 0 else 0.0
-    h0_1 = r0_1 if r0_1 > 0 else 0.0
-    h0_2 = r0_2 if r0_2 > 0 else 0.0
+    h0_0 = 0.0 if r0_0 <= 0 else r0_0
+    h0_1 = 0.0 if r0_1 <= 0 else r0_1
+    h0_2 = 0.0 if r0_2 <= 0 else r0_2
     r1_0 = W1_0_0 * h0_0 + W1_0_1 * h0_1 + W1_0_2 * h0_2
     r1_1 = W1_1_0 * h0_0 + W1_1_1 * h0_1 + W1_1_2 * h0_2
     r1_2 = W1_2_0 * h0_0 + W1_2_1 * h0_1 + W1_2_2 * h0_2
-    h1_0 = r1_0 if r1_0 > 0 else 0.0
-    h1_1 = r1_1 if r1_1 > 0 else 0.0
-    h1_2 = r1_2 if r1_2 > 0 else 0.0
+    h1_0 = 0.0 if r1_0 <= 0 else r1_0
+    h1_1 = 0.0 if r1_1 <= 0 else r1_1
+    h1_2 = 0.0 if r1_2 <= 0 else r1_2
     y_predicted = W2_0 * h1_0 + W2_1 * h1_1 + W2_2 * h1_2
     d_loss_d_ypredicted = 2 * y_predicted - 2 * y_observed
     d_loss_d_h1_0 = d_loss_d_ypredicted * W2_0

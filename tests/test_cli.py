@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -293,3 +295,110 @@ def test_written_files_are_readable_by_everyone(tmp_path):
         os.umask(old)
     for name in SEED_FILES:
         assert (tmp_path / name).stat().st_mode & 0o777 == 0o644
+
+
+def test_a_folder_means_every_spec_in_it():
+    result = run("--check", "specs/", cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    count = len(list(SPECS.glob("*.toml")))
+    assert f"{3 * count} generated files match" in result.stdout
+
+
+def test_a_folder_without_specs_is_an_error(tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = run("empty", cwd=tmp_path)
+    assert result.returncode == 2
+    assert (
+        result.stderr.strip() == "derive: error: empty: no *.toml spec in this folder"
+    )
+
+
+def test_ctrl_c_while_writing_leaves_previous_files(tmp_path, monkeypatch, capsys):
+    """Ctrl-C after some files were staged: exit 130 and the old files stay."""
+    from derive import files
+
+    main(["--out", str(tmp_path)])
+    (tmp_path / "seed_mlp.py").write_text("# previous\n")
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    real = os.fdopen
+    calls = []
+
+    def interrupted_fdopen(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(files.os, "fdopen", interrupted_fdopen)
+    assert main(["--out", str(tmp_path)]) == 130
+    assert "interrupted; no file was changed" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_ctrl_c_sent_to_the_command_leaves_previous_files(tmp_path):
+    """A real SIGINT while derive unrolls a large network (several seconds of work)."""
+    lines = ['name = "big"', "input = 16", 'style = "unrolled"']
+    for width in (32, 32, 16):
+        lines += [
+            "[[layers]]",
+            f"width = {width}",
+            'activation = "tanh"',
+            "bias = false",
+        ]
+    (tmp_path / "big.toml").write_text(
+        "\n".join([*lines, "[loss]", 'kind = "mse"', ""])
+    )
+    out = tmp_path / "generated"
+    out.mkdir()
+    (out / "big.py").write_text("# previous\n")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "derive", "big.toml"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(2.0)  # past the imports, into the derivation
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "interrupted; no file was changed" in stderr
+    assert sorted(p.name for p in out.iterdir()) == ["big.py"]
+    assert (out / "big.py").read_text() == "# previous\n"
+
+
+def git(*args: str, cwd: Path) -> None:
+    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def test_pre_commit_hook_refuses_stale_generated_files(tmp_path):
+    """The repository's .pre-commit-config.yaml, run by pre-commit in a copy."""
+    pytest.importorskip("pre_commit")
+    for folder in ("specs", "generated"):
+        shutil.copytree(ROOT / folder, tmp_path / folder)
+    shutil.copy(ROOT / ".pre-commit-config.yaml", tmp_path)
+    git("init", "-q", cwd=tmp_path)
+    git("add", ".", cwd=tmp_path)
+    env = {
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "PRE_COMMIT_HOME": str(tmp_path / ".cache"),
+    }
+    command = [sys.executable, "-m", "pre_commit", "run", "derive-check", "--all-files"]
+
+    def hook() -> subprocess.CompletedProcess:
+        return subprocess.run(
+            command,
+            cwd=tmp_path,
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    passed = hook()
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    (tmp_path / "generated" / "seed_mlp.py").write_text("# edited by hand\n")
+    git("add", ".", cwd=tmp_path)
+    failed = hook()
+    assert failed.returncode == 1
+    assert "stale: generated/seed_mlp.py (differs from its spec)" in failed.stdout

@@ -109,3 +109,16 @@ def test_unrolled_wrong_parameters_raise_value_error(tmp_path, change, message):
         ValueError, match=message.replace("(", r"\(").replace(")", r"\)")
     ):
         module.gradients(params, 10.0, 180.0)
+
+
+def test_unrolled_nan_input_propagates():
+    from tests.problem_set import WORKED_POINT
+
+    module = import_path(GENERATED / "seed_unrolled.py")
+    params = {k: np.asarray(WORKED_POINT[k], dtype=float).tolist() for k in PARAMS}
+    got = module.gradients(params, float("nan"), 180.0)
+    assert np.isnan(np.asarray(got["W2"])).all()
+    assert np.isnan(module.loss(params, float("nan"), 180.0))
+
+
+PARAMS = ("W0", "W1", "W2")

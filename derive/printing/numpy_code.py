@@ -74,7 +74,9 @@ class NumPyCodePrinter(NumPyPrinter):
         ReLU gradient does.
         """
         arg, *at_zero = expr.args
-        compare = {0: "greater", 1: "greater_equal"}.get(at_zero[0] if at_zero else None)
+        compare = {0: "greater", 1: "greater_equal"}.get(
+            at_zero[0] if at_zero else None
+        )
         x = self._print(arg)
         if compare is None:
             value = self._print(sp.Float(at_zero[0]) if at_zero else sp.Float(0.5))

@@ -3,7 +3,7 @@
 The unrolled style works on Python floats, one variable per element: ``W1[0, 2]``
 prints as ``W1_0_2`` and ``d_loss_d_r1[2]`` as ``d_loss_d_r1_2``. Functions come from
 :mod:`math`; kinks print as conditional expressions (``r if r > 0.0 else 0.0``), which
-is the fastest form in CPython; ``sigmoid`` and ``softplus`` print in forms whose
+is the fastest form in CPython (NaN passes through ``max(0, x)``, as in NumPy); ``sigmoid`` and ``softplus`` print in forms whose
 ``math.exp`` never overflows (it raises ``OverflowError`` past about 709).
 """
 
@@ -73,8 +73,10 @@ class ScalarCodePrinter(PythonCodePrinter):
     def _print_Max(self, expr: sp.Expr) -> str:
         args = list(expr.args)
         if len(args) == 2 and sp.S.Zero in args:
+            # Written so that NaN falls through to ``other``, as numpy.maximum and
+            # torch.relu pass NaN on.
             (other,) = [a for a in args if a != 0]
-            return self._conditional(other, sp.StrictGreaterThan(other, 0), sp.Float(0))
+            return self._conditional(sp.Float(0), sp.LessThan(other, 0), other)
         return f"max({', '.join(self._print(a) for a in args)})"
 
     def _print_Min(self, expr: sp.Expr) -> str:
