@@ -118,6 +118,18 @@ BAD_SPECS = {
         "layers[0].width: must be from 1",
     ),
     "negative width": (SEED.replace("width = 3", "width = -2", 1), "layers[0].width"),
+    "absurd width": (
+        SEED.replace("width = 3", "width = 100000000000", 1),
+        "layers[0].width: must be from 1 to 1048576, got 100000000000",
+    ),
+    "complex number in expression": (
+        SEED.replace('"relu"', '"custom"\nexpression = "x * 1j"', 1),
+        "the constant 1j is not allowed",
+    ),
+    "keyword argument in expression": (
+        SEED.replace('"relu"', '"custom"\nexpression = "exp(x=1)"', 1),
+        "a keyword argument to exp is not allowed",
+    ),
     "width not integer": (
         SEED.replace("width = 3", 'width = "3"', 1),
         "must be an integer",
@@ -402,3 +414,38 @@ def test_pre_commit_hook_refuses_stale_generated_files(tmp_path):
     failed = hook()
     assert failed.returncode == 1
     assert "stale: generated/seed_mlp.py (differs from its spec)" in failed.stdout
+
+
+def test_two_specs_with_one_name_is_an_error(tmp_path):
+    for name in ("a.toml", "b.toml"):
+        (tmp_path / name).write_text(SEED)
+    result = run("a.toml", "b.toml", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "derive: error: b.toml: name: 'seed_mlp' is also the name in a.toml; "
+        "each network needs its own name"
+    )
+    assert not (tmp_path / "generated").exists()
+
+
+def test_a_sympy_failure_half_way_leaves_previous_files(tmp_path, monkeypatch):
+    """The second spec fails inside the derivation: nothing is written for either."""
+    from derive import render as render_module
+
+    (tmp_path / "a.toml").write_text(SEED)
+    (tmp_path / "b.toml").write_text(SEED.replace('"seed_mlp"', '"other"'))
+    out = tmp_path / "generated"
+    main([str(tmp_path / "a.toml"), "--out", str(out)])
+    (out / "seed_mlp.py").write_text("# previous\n")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    real = render_module.derive
+
+    def failing_derive(network):
+        if network.name == "other":
+            raise RecursionError("maximum recursion depth exceeded in SymPy")
+        return real(network)
+
+    monkeypatch.setattr(render_module, "derive", failing_derive)
+    with pytest.raises(RecursionError):
+        main([str(tmp_path / "a.toml"), str(tmp_path / "b.toml"), "--out", str(out)])
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
