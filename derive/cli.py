@@ -5,6 +5,7 @@
     derive specs/               every *.toml in a folder
     derive --out DIR ...        write into DIR instead of ./generated
     derive --check ...          write nothing; exit 1 if any generated file is stale
+    derive --pdf ...            also compile each NAME.tex to NAME.pdf (needs pdflatex)
 
 Errors in a spec are reported in one line naming the file and the field; the exit
 status is then 2 and no file is touched.
@@ -20,6 +21,7 @@ from pathlib import Path
 from derive import __version__
 from derive.errors import DeriveError
 from derive.files import stale, write_all
+from derive.pdf import compile_tex, pdflatex
 from derive.render import Output, render, resource_folder
 from derive.spec import load_spec
 
@@ -28,6 +30,7 @@ DESCRIPTIONS = {
     ".py": "gradient code",
     ".tex": "derivation, LaTeX",
     ".md": "derivation, Markdown",
+    ".pdf": "derivation, PDF",
 }
 
 
@@ -54,6 +57,12 @@ def _parser() -> argparse.ArgumentParser:
         "--check",
         action="store_true",
         help="write nothing; exit 1 and list the files that are missing or differ",
+    )
+    parser.add_argument(
+        "--pdf",
+        action="store_true",
+        help="also write NAME.pdf, compiled from NAME.tex with pdflatex (not checked "
+        "by --check)",
     )
     parser.add_argument("--version", action="version", version=f"derive {__version__}")
     return parser
@@ -108,6 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         outputs = _outputs(arguments.specs)
         if arguments.check:
             return _check(arguments.out, outputs)
+        if arguments.pdf:
+            outputs = _with_pdfs(outputs)
         changed = write_all(arguments.out, outputs)
     except DeriveError as error:
         print(f"derive: error: {error}", file=sys.stderr)
@@ -119,11 +130,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         path = arguments.out / output.name
         status = "wrote    " if path in changed else "unchanged"
         print(f"{status} {path.as_posix():<36} {DESCRIPTIONS[path.suffix]}")
-    readable = [o.name for o in outputs if o.name.endswith(".md")]
+    suffix = ".pdf" if arguments.pdf else ".md"
+    readable = [o.name for o in outputs if o.name.endswith(suffix)]
     print(
         f"Read the derivation in {', '.join((arguments.out / n).as_posix() for n in readable)}."
     )
     return 0
+
+
+def _with_pdfs(outputs: list[Output]) -> list[Output]:
+    """``outputs``, each ``NAME.tex`` followed by its compiled ``NAME.pdf``."""
+    pdflatex()  # fail before any compiling if it is missing
+    result = []
+    for output in outputs:
+        result.append(output)
+        if output.name.endswith(".tex"):
+            name = output.name.removesuffix(".tex")
+            result.append(Output(f"{name}.pdf", compile_tex(output.text, name).pdf))
+    return result
 
 
 def _check(folder: Path, outputs: Sequence[Output]) -> int:

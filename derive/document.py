@@ -10,14 +10,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import sympy as sp
 
 from derive.activations import HEAVISIDE_AT_ZERO, X
 from derive.derivation import RENAMED, Derivation, Gradient, Step
-from derive.network import Array
+from derive.errors import SpecError
+from derive.evaluate import evaluate
+from derive.losses import Y_OBSERVED, Y_PREDICTED, element_derivative
+from derive.network import INPUT_UNIT, Array, Network
+from derive.passes.collapse import collapse
 from derive.passes.to_array import to_array
 from derive.printing.latex import DeriveLatexPrinter, latex_name
+
+#: A layer wider than this is drawn as its first units, a gap and its last unit.
+DRAWN_UNITS = 5
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,35 @@ class GradientMath:
     matrix_left: str
     matrix: str  # right-hand side in matrix form
     code: str  # the line of NumPy it becomes
+    #: The index-form expressions printed in ``steps`` that hold no unevaluated
+    #: derivative, in the target's indices ``indices``: tests evaluate them.
+    expressions: tuple[sp.Expr, ...]
+    indices: tuple[sp.Symbol, ...]
+
+
+@dataclass(frozen=True)
+class Column:
+    """One layer of the diagram: its units' heights, and what it is."""
+
+    name: str  # LaTeX of the value, h^{(0)}
+    code: str  # its name in the code, h0
+    width: int
+    units: tuple[float, ...]  # heights of the drawn units, top first
+    gap: float | None  # height of the dots standing for the units not drawn
+    caption: str  # LaTeX under the column: the activation, or "input"
+    weights: str  # LaTeX of the parameters into this layer ("" for the input)
+    parameters: str  # the same, as named in the code: "W0, b0"
+
+
+@dataclass(frozen=True)
+class WorkedPoint:
+    """Numbers at the spec's worked point, each as (LaTeX of the name, LaTeX value)."""
+
+    given: tuple[tuple[str, str], ...]
+    forward: tuple[tuple[str, str], ...]
+    loss: str
+    gradients: tuple[tuple[str, str], ...]
+    numbers: dict[str, Any]  # every value and gradient, by name, as SymPy numbers
 
 
 @dataclass(frozen=True)
@@ -45,14 +82,18 @@ class DocumentContext:
     name: str
     description: str
     source: str
+    style: str
     sizes: tuple[tuple[str, int], ...]
-    shapes: tuple[tuple[str, str], ...]  # array LaTeX, shape LaTeX
+    names: tuple[tuple[str, str, str], ...]  # LaTeX, name in the code, shape LaTeX
     forward: tuple[tuple[str, str], ...]  # left, right
     loss: tuple[str, str]
     loss_summary: str
+    loss_lines: tuple[str, ...]  # the element loss and its derivative, as aligned rows
     activations: tuple[ActivationMath, ...]
     kink: bool
     gradients: tuple[GradientMath, ...]
+    diagram: tuple[Column, ...]
+    worked: WorkedPoint | None
 
 
 def document_context(
@@ -81,17 +122,23 @@ def document_context(
         for name, function in network.functions.items()
     )
     everything = (*network.values, network.observed, *network.parameters)
+    code_names = {"y_observed": "y"}
     return DocumentContext(
         name=network.name,
         description=network.spec.description,
         source=source,
+        style=network.spec.style,
         sizes=tuple((latex(s), n) for s, n in network.widths.items()),
-        shapes=tuple((latex_name(a.name), _shape(a, latex)) for a in everything),
+        names=tuple(
+            (latex_name(a.name), code_names.get(a.name, a.name), _shape(a, latex))
+            for a in everything
+        ),
         forward=tuple(
             (latex(v.element), latex(v.definition)) for v in network.values[1:]
         ),
         loss=("L", latex(network.loss_formula)),
         loss_summary=network.loss_kind.summary,
+        loss_lines=_loss_lines(network, latex),
         activations=activations,
         kink=any(
             f.derivative.formula.has(sp.Heaviside) for f in network.functions.values()
@@ -100,7 +147,113 @@ def document_context(
         gradients=tuple(
             _gradient(g, derivation, latex, code[g.name]) for g in derivation.gradients
         ),
+        diagram=_diagram(network, latex),
+        worked=_worked_point(derivation, latex),
     )
+
+
+def _loss_lines(network: Network, latex) -> tuple[str, ...]:
+    """The element loss and ``sympy.diff`` of it, or softmax's log normalizer."""
+    kind = network.loss_kind
+    predicted, observed = latex(Y_PREDICTED), latex(Y_OBSERVED)
+    if kind.element is None:
+        logits = network.output
+        normalizer = network.array("lse")
+        element = normalizer.at(*normalizer.indices)
+        derivative = sp.Derivative(element, logits.element, evaluate=False)
+        indices = {*logits.indices, INPUT_UNIT, *logits.sizes, *network.widths}
+        derived = collapse(sp.diff(normalizer.definition, logits.element), indices)
+        softmax = sp.exp(logits.element - element)
+        return (
+            f"{latex(element)} &= {latex(normalizer.definition)}",
+            f"{latex(derivative)} &= {latex(derived)} = {latex(softmax)}",
+        )
+    ell = rf"\ell\left({predicted}, {observed}\right)"
+    return (
+        f"{ell} &= {latex(kind.element)}",
+        rf"\frac{{\partial \ell}}{{\partial {predicted}}} &= {latex(element_derivative(kind))}",
+    )
+
+
+def _diagram(network: Network, latex) -> tuple[Column, ...]:
+    """The layers, input to output, with the units to draw."""
+    outputs: dict[int, Array] = {}
+    for value in network.values[1:]:
+        if value.name != "lse":
+            outputs[value.layer] = value  # the layer's output: h, or r if linear
+    columns = [_column(network, network.values[0], "input", ())]
+    for layer, value in sorted(outputs.items()):
+        caption = value.activation or "linear"
+        weights = tuple(p for p in network.parameters if p.layer == layer)
+        columns.append(_column(network, value, caption, weights))
+    return tuple(columns)
+
+
+def _column(
+    network: Network, array: Array, caption: str, weights: tuple[Array, ...]
+) -> Column:
+    """A column of unit circles; a wide layer shows its first units, dots, its last."""
+    width = int(network.shape(array)[-1]) if _has_units(array) else 1
+    if width <= DRAWN_UNITS:
+        units = tuple((width - 1) / 2 - k for k in range(width))
+        gap = None
+    else:
+        units, gap = (1.5, 0.75, 0.0, -1.5), -0.75
+    return Column(
+        name=latex_name(array.name),
+        code=array.name,
+        width=width,
+        units=units,
+        gap=gap,
+        caption=caption,
+        weights=", ".join(latex_name(p.name) for p in weights),
+        parameters=", ".join(p.name for p in weights),
+    )
+
+
+def _has_units(array: Array) -> bool:
+    return len(array.indices) > int(array.batched)
+
+
+def _worked_point(derivation: Derivation, latex) -> WorkedPoint | None:
+    """Every value and gradient at the spec's worked point, evaluated by SymPy."""
+    spec = derivation.network.spec
+    if spec.worked_point is None:
+        return None
+    point = {("y_observed" if k == "y" else k): v for k, v in spec.worked_point.items()}
+    try:
+        numbers = evaluate(derivation, point)
+    except ValueError as error:
+        name = str(error).split(" ", 1)[0]
+        field = "y" if name == "y_observed" else name
+        raise SpecError(
+            spec.source, f"worked_point.{field}", str(error).split(" ", 1)[1]
+        ) from None
+    network = derivation.network
+
+    def shown(name: str) -> tuple[str, str]:
+        return (latex_name(name), latex(_matrix(numbers[name])))
+
+    given = ["x", *(p.name for p in network.parameters), "y_observed"]
+    return WorkedPoint(
+        given=tuple(shown(name) for name in given),
+        forward=tuple(shown(v.name) for v in network.values[1:]),
+        loss=latex(_matrix(numbers["loss"])),
+        gradients=tuple(shown(g.name) for g in derivation.gradients),
+        numbers=numbers,
+    )
+
+
+def _matrix(grid) -> sp.Expr:
+    """A number, or a row vector, or a matrix, rounded to 6 significant digits."""
+
+    def rounded(value: sp.Expr) -> sp.Expr:
+        return value if value.is_Rational else sp.Float(value, 6)
+
+    if grid.ndim == 0:
+        return rounded(grid[()])
+    rows = grid.reshape(1, -1) if grid.ndim == 1 else grid
+    return sp.Matrix([[rounded(v) for v in row] for row in rows])
 
 
 def _shape(array: Array, latex) -> str:
@@ -119,6 +272,9 @@ def _gradient(
         *(_chain(step, gradient, derivation, local=True) for step in gradient.steps)
     )
     steps = [latex(chain), latex(local), latex(gradient.expression)]
+    evaluable = tuple(
+        e for e in (local, gradient.expression) if not e.has(sp.Derivative)
+    )
     array = to_array(gradient.expression, gradient.array.indices)  # sizes symbolic
     return GradientMath(
         name=gradient.name,
@@ -128,6 +284,15 @@ def _gradient(
         matrix_left=latex_name(gradient.name),
         matrix=latex(array),
         code=code,
+        expressions=evaluable,
+        indices=gradient.array.indices,
+    )
+
+
+def _without_zero_sums(expr: sp.Expr) -> sp.Expr:
+    """``expr`` with every ``Sum(0, ...)`` that ``sympy.diff`` left behind removed."""
+    return expr.replace(
+        lambda e: isinstance(e, sp.Sum) and e.function == 0, lambda e: sp.Integer(0)
     )
 
 
@@ -138,9 +303,15 @@ def _chain(
     target = gradient.target.at(*gradient.array.indices)
     if step.user is None:
         loss = derivation.network.loss_formula.xreplace(RENAMED)
-        return step.local if local else sp.Derivative(loss, target, evaluate=False)
+        if local:
+            return _without_zero_sums(step.local)
+        return sp.Derivative(loss, target, evaluate=False)
     user = step.user.at(*(limit[0] for limit in step.summed))
-    factor = step.local if local else sp.Derivative(user, target, evaluate=False)
+    factor = (
+        _without_zero_sums(step.local)
+        if local
+        else sp.Derivative(user, target, evaluate=False)
+    )
     term = sp.Mul(step.upstream, factor, evaluate=False)
     for limit in step.summed:
         term = sp.Sum(term, limit)

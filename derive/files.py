@@ -36,8 +36,11 @@ def write_all(folder: Path, outputs: Sequence[Output]) -> list[Path]:
             handle, temporary = tempfile.mkstemp(prefix=f".{output.name}.", dir=folder)
             staged.append((temporary, folder / output.name))
             os.chmod(temporary, mode)
-            with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
-                stream.write(output.text)
+            data = output.text
+            if isinstance(data, str):
+                data = data.encode("utf-8")
+            with os.fdopen(handle, "wb") as stream:
+                stream.write(data)
         changed = [
             target
             for (_, target), o in zip(staged, outputs, strict=True)
@@ -57,8 +60,9 @@ def stale(folder: Path, outputs: Sequence[Output]) -> list[Path]:
     return [folder / o.name for o in outputs if _differs(folder / o.name, o.text)]
 
 
-def _differs(path: Path, text: str) -> bool:
+def _differs(path: Path, text: str | bytes) -> bool:
+    data = text.encode("utf-8") if isinstance(text, str) else text
     try:
-        return path.read_text(encoding="utf-8") != text
-    except (FileNotFoundError, UnicodeDecodeError):
+        return path.read_bytes() != data
+    except FileNotFoundError:
         return True

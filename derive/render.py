@@ -39,7 +39,7 @@ class Output:
     """One generated file: its name inside the output folder, and its text."""
 
     name: str
-    text: str
+    text: str | bytes  # bytes for a PDF
 
 
 def _python_tuple(shape: tuple) -> str:

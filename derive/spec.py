@@ -30,6 +30,11 @@ A spec describes a fully connected network::
     # delta = 1.0              # huber only
     # expression = "(y_predicted - y)**4"   # custom only
 
+    [worked_point]             # optional: numbers the derivation is evaluated at
+    x = 10
+    y = 180
+    W0 = [1, 2, 3]             # one entry per parameter, in its shape
+
 ``shapes = "torch"`` gives torch's ``nn.Linear`` conventions: a leading batch axis on
 ``x``, ``W`` of shape ``(out, in)`` and ``b`` of shape ``(out,)``.
 ``shapes = "problem_set"`` gives the problem set's: one sample, no batch axis, and a
@@ -64,7 +69,18 @@ MAX_LAYERS = 256
 #: module would run to tens of thousands of lines and take minutes to print.
 MAX_UNROLLED_PARAMETERS = 2048
 
-TOP_FIELDS = ("name", "description", "input", "shapes", "style", "layers", "loss")
+TOP_FIELDS = (
+    "name",
+    "description",
+    "input",
+    "shapes",
+    "style",
+    "layers",
+    "loss",
+    "worked_point",
+)
+#: Most numbers a worked point may hold: its numbers are printed in the derivation.
+MAX_WORKED_NUMBERS = 4096
 LAYER_FIELDS = ("width", "activation", "bias", "slope", "expression", "function_name")
 LOSS_FIELDS = ("kind", "reduction", "delta", "expression")
 
@@ -136,6 +152,9 @@ class NetworkSpec:
     layers: tuple[LayerSpec, ...]
     loss: LossSpec
     source: str
+    #: x, y and every parameter as numbers or nested lists; shapes are checked when
+    #: the network is built (see :mod:`derive.evaluate`).
+    worked_point: dict[str, Any] | None = None
 
 
 def load_spec(path: Path | str) -> NetworkSpec:
@@ -249,6 +268,9 @@ class _Reader:
             )
         if style == "unrolled":
             self.check_unrolled_size(size, layer_specs)
+        worked_point = None
+        if "worked_point" in data:
+            worked_point = self.worked_point(data["worked_point"], layer_specs)
         return NetworkSpec(
             name=name,
             description=" ".join(description.split()),
@@ -258,6 +280,7 @@ class _Reader:
             layers=layer_specs,
             loss=loss_spec,
             source=Path(self.path).as_posix(),
+            worked_point=worked_point,
         )
 
     def layer(self, table: dict[str, Any], where: str) -> LayerSpec:
@@ -316,6 +339,39 @@ class _Reader:
         except FormulaError as error:
             raise self.fail("loss.expression", f"{expression!r} {error}") from None
         return LossSpec(kind, reduction, delta, expression)
+
+    def worked_point(self, table: Any, layers: tuple[LayerSpec, ...]) -> dict[str, Any]:
+        """Names and numbers only; shapes are checked against the built network."""
+        if not isinstance(table, dict):
+            raise self.fail("worked_point", "must be a table ([worked_point])")
+        names = ["x", "y"]
+        for n, layer in enumerate(layers):
+            names += [f"W{n}", f"b{n}"] if layer.bias else [f"W{n}"]
+        self.check_fields(table, tuple(names), "worked_point")
+        count = 0
+        for name in names:
+            value = self.required(table, name, f"worked_point.{name}")
+            count += self.numbers(value, f"worked_point.{name}")
+        if count > MAX_WORKED_NUMBERS:
+            raise self.fail(
+                "worked_point",
+                f"holds {count} numbers; at most {MAX_WORKED_NUMBERS} are printed",
+            )
+        return {name: table[name] for name in names}
+
+    def numbers(self, value: Any, field: str) -> int:
+        """How many numbers ``value`` (a number or nested arrays of them) holds."""
+        if isinstance(value, list):
+            return sum(self.numbers(item, field) for item in value)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+        ):
+            raise self.fail(
+                field, f"must be a number or arrays of numbers, got {value!r}"
+            )
+        return 1
 
     def only_for(
         self, table: dict[str, Any], where: str, key: str, kind: str, owner: str

@@ -210,6 +210,20 @@ BAD_SPECS = {
         SEED.replace('kind = "squared"', 'kind = "softmax_cross_entropy"'),
         "layers[2].width: softmax_cross_entropy needs at least 2 output units",
     ),
+    "worked point of the wrong shape": (
+        SEED.replace(
+            "W1 = [[3, 4, 5], [-5, 4, 3], [3, 4, 1]]", "W1 = [[3, 4], [5, 6]]"
+        ),
+        "worked_point.W1: has shape (2, 2), expected (3, 3)",
+    ),
+    "worked point not numbers": (
+        SEED.replace("x = 10", 'x = "ten"'),
+        "worked_point.x: must be a number or arrays of numbers, got 'ten'",
+    ),
+    "worked point missing a parameter": (
+        SEED.replace("W2 = [1, 3, -3]", ""),
+        "worked_point.W2: missing",
+    ),
     "unrolled too large": (
         SEED.replace('shapes = "problem_set"', 'style = "unrolled"').replace(
             "width = 3", "width = 100"

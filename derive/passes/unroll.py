@@ -18,6 +18,12 @@ import sympy as sp
 class ScalarLogSumExp(sp.Function):
     """``log(exp(a) + exp(b) + ...)`` of its arguments, computed without overflow."""
 
+    @classmethod
+    def eval(cls, *args: sp.Expr) -> sp.Expr | None:
+        if all(a.is_number for a in args):  # exact, or to any precision: no overflow
+            return sp.log(sp.Add(*(sp.exp(a) for a in args)))
+        return None
+
     def _eval_is_extended_real(self) -> bool:
         return True
 

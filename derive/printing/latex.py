@@ -141,6 +141,17 @@ class DeriveLatexPrinter(LatexPrinter):
         over = r"\text{all}" if not axes else ",".join(self._print(a) for a in axes)
         return rf"\operatorname{{sum}}_{{{over}}}\left({self._print(operand)}\right)"
 
+    def _print_NewAxes(self, expr: sp.Expr) -> str:
+        """Broadcasting is implicit in the math: ``lse[:, None]`` is just lse."""
+        return self._print(expr.args[0])
+
+    def _print_LogSumExp(self, expr: sp.Expr) -> str:
+        operand, axis = expr.args
+        return (
+            rf"\operatorname{{logsumexp}}_{{{self._print(axis)}}}"
+            rf"\left({self._print(operand)}\right)"
+        )
+
     def _print_Einsum(self, expr: sp.Expr) -> str:
         subscripts, *operands = expr.args
         args = ", ".join(self._print(o) for o in operands)
