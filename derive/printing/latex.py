@@ -129,8 +129,12 @@ class DeriveLatexPrinter(LatexPrinter):
         )
 
     def _print_Transposed(self, expr: sp.Expr) -> str:
-        # Braces: the operand may carry a superscript already, as W^{(1)} does.
-        return rf"{{{self.parenthesize(expr.args[0], PRECEDENCE['Pow'], strict=True)}}}^{{\top}}"
+        # Braces: the operand may carry a superscript already, as W^{(1)} does; a
+        # gradient prints as a fraction, which gets parentheses.
+        operand = self.parenthesize(expr.args[0], PRECEDENCE["Pow"], strict=True)
+        if operand.startswith(r"\frac"):
+            return rf"\left({operand}\right)^{{\top}}"
+        return rf"{{{operand}}}^{{\top}}"
 
     def _print_Outer(self, expr: sp.Expr) -> str:
         left, right = (self._print(a) for a in expr.args)
