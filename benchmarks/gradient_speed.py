@@ -3,8 +3,12 @@ the matrix-product limit, at the sizes the issues name."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
+from benchmarks import seed
 from benchmarks.networks import (
     MNIST_SIZES,
     Size,
@@ -13,10 +17,11 @@ from benchmarks.networks import (
     numpy_backprop,
     problem,
 )
+from benchmarks.peers import PEERS, compile_seconds
 from benchmarks.timing import compare
 
 
-def methods(size: Size) -> dict[str, object]:
+def methods(size: Size) -> dict[str, Callable[[], Any]]:
     """The ways of computing every parameter's gradient at ``size``, checked equal."""
     params, x, y = problem(size)
     generated = generated_module(size)
@@ -26,30 +31,68 @@ def methods(size: Size) -> dict[str, object]:
     for name, value in expected.items():
         assert got[name].dtype == value.dtype, name
         np.testing.assert_allclose(got[name], value, rtol=2e-3, atol=1e-6)
-    return {
+    found: dict[str, Callable[[], Any]] = {
         "derive, vectorized": lambda: generated.gradients(params, x, y),
         "hand-written NumPy": lambda: hand(params, x, y),
-        "matmul limit (NumPy)": matmul_limit(size, params, x),
     }
+    for name, build in PEERS.items():
+        function = build(size, params, x, y)
+        if function is not None:
+            _check(name, function(), expected)
+            found[name] = function
+    found["matmul limit (NumPy)"] = matmul_limit(size, params, x)
+    return found
+
+
+def _check(name: str, got: Any, expected: dict[str, np.ndarray]) -> None:
+    """A peer's gradients (a dict of tensors or arrays) equal hand-written NumPy's."""
+    for key, value in expected.items():
+        array = np.asarray(
+            got[key].detach() if hasattr(got[key], "detach") else got[key]
+        )
+        np.testing.assert_allclose(array, value, rtol=2e-3, atol=1e-5, err_msg=name)
+
+
+def rows_for(label: str, times: dict[str, float], width: int | None) -> list[dict]:
+    """One row per method: microseconds per call, and ratios to the references."""
+    hand = times["hand-written NumPy"]
+    limit = times["matmul limit (NumPy)"]
+    return [
+        {
+            "size": label,
+            "width": width,
+            "method": method,
+            "us": seconds * 1e6,
+            "vs_hand": seconds / hand,
+            "vs_limit": seconds / limit,
+        }
+        for method, seconds in times.items()
+    ]
 
 
 def run(
     sizes: tuple[Size, ...] = MNIST_SIZES, seconds: float = 0.2, turns: int = 7
 ) -> list[dict]:
-    """One row per size and method: seconds per call and ratios."""
+    """Rows for every size: each method timed in long turns, in one process."""
     rows = []
     for size in sizes:
         times = compare(methods(size), seconds, turns)
-        hand = times["hand-written NumPy"]
-        limit = times["matmul limit (NumPy)"]
-        for method, seconds_per_call in times.items():
-            rows.append(
-                {
-                    "size": size.label,
-                    "method": method,
-                    "us": seconds_per_call * 1e6,
-                    "vs_hand": seconds_per_call / hand,
-                    "vs_limit": seconds_per_call / limit,
-                }
-            )
+        rows += rows_for(size.label, times, size.hidden)
     return rows
+
+
+def run_seed(seconds: float = 0.2, turns: int = 7) -> list[dict]:
+    """Rows for the problem set's network, one sample, float64."""
+    times = compare(seed.methods(), seconds, turns)
+    return rows_for("seed 1-3-3-1, 1 sample, float64", times, None)
+
+
+def jax_compile_seconds(sizes: tuple[Size, ...]) -> dict[str, float]:
+    """jax's trace-and-compile time per size, reported apart from per-call times."""
+    found = {}
+    for size in sizes:
+        params, x, y = problem(size)
+        compiled = compile_seconds(size, params, x, y)
+        if compiled is not None:
+            found[size.label] = compiled
+    return found

@@ -73,20 +73,24 @@ def spec_text(size: Size, style: str = "vectorized", name: str = "bench") -> str
     return text + f'[loss]\nkind = "{size.loss}"\nreduction = "mean"\n'
 
 
-def generated_module(size: Size, style: str = "vectorized") -> ModuleType:
-    """Run derive on ``size``'s spec and import the module it writes."""
-    name = f"bench_{style}_{'_'.join(map(str, size.widths))}_{size.loss}"
-    spec = parse_spec(spec_text(size, style, name), f"{name}.toml")
-    output = render(spec, f"{name}.toml")[0]
-    folder = Path(tempfile.mkdtemp(prefix="derive-bench-"))
-    path = folder / output.name
-    path.write_text(output.text)
+def import_file(path: Path, name: str) -> ModuleType:
+    """Import the Python file at ``path`` as the module ``name``."""
     module_spec = importlib.util.spec_from_file_location(name, path)
     assert module_spec is not None and module_spec.loader is not None
     module = importlib.util.module_from_spec(module_spec)
     sys.modules[name] = module
     module_spec.loader.exec_module(module)
     return module
+
+
+def generated_module(size: Size, style: str = "vectorized") -> ModuleType:
+    """Run derive on ``size``'s spec and import the module it writes."""
+    name = f"bench_{style}_{'_'.join(map(str, size.widths))}_{size.loss}"
+    spec = parse_spec(spec_text(size, style, name), f"{name}.toml")
+    output = render(spec, f"{name}.toml")[0]
+    path = Path(tempfile.mkdtemp(prefix="derive-bench-")) / output.name
+    path.write_text(output.text)
+    return import_file(path, name)
 
 
 def problem(

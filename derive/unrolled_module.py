@@ -70,7 +70,9 @@ class UnrolledContext:
     forward: tuple[Line, ...]
     values: tuple[Nested, ...]
     loss_code: str
-    backward: tuple[tuple[str, tuple[Line, ...]], ...]  # per gradient, its lines
+    #: Per gradient, its lines; the parameters' gradients are computed in place in
+    #: the returned lists (``gradients``) instead, each element used once.
+    backward: tuple[tuple[str, tuple[Line, ...]], ...]
     gradients: tuple[Nested, ...]
 
 
@@ -114,6 +116,12 @@ def unrolled_context(derivation: Derivation) -> UnrolledContext:
         return Nested(
             array.name, _nest(element, shape, "(", ")"), _nest(element, shape, "[", "]")
         )
+
+    def computed(array: Array, lines: tuple[Line, ...]) -> Nested:
+        """``array`` as nested lists of the expressions that compute its elements."""
+        shape = network.sample_shape(array)
+        code = dict(zip(elements(shape), (line.code for line in lines), strict=True))
+        return Nested(array.name, "", _nest(code, shape, "[", "]"))
 
     forward: list[Line] = []
     for value in network.values[1:]:
@@ -176,7 +184,10 @@ def unrolled_context(derivation: Derivation) -> UnrolledContext:
         values=tuple(nested(v) for v in network.values),
         loss_code=loss_code,
         backward=backward,
-        gradients=tuple(nested(gradient_of[p.name]) for p in network.parameters),
+        gradients=tuple(
+            computed(gradient_of[p.name], dict(backward)[gradient_of[p.name].name])
+            for p in network.parameters
+        ),
     )
 
 

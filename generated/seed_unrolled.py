@@ -54,12 +54,12 @@ OUTPUT_SHAPE = ()
 
 def relu(x: float) -> float:
     """``relu(x) = max(0, x)``."""
-    return 0.0 if x <= 0 else x
+    return 0.0 if x <= 0.0 else x
 
 
 def relu_derivative(x: float) -> float:
     """``relu'(x) = heaviside(x, 0)`` (0 at x = 0, as torch)."""
-    return 1.0 if x > 0 else 0.0
+    return 1.0 if x > 0.0 else 0.0
 
 
 def mlp(x: Any, W0: Any, W1: Any, W2: Any) -> dict[str, Any]:
@@ -70,15 +70,15 @@ def mlp(x: Any, W0: Any, W1: Any, W2: Any) -> dict[str, Any]:
     r0_0 = x * W0_0
     r0_1 = x * W0_1
     r0_2 = x * W0_2
-    h0_0 = 0.0 if r0_0 <= 0 else r0_0
-    h0_1 = 0.0 if r0_1 <= 0 else r0_1
-    h0_2 = 0.0 if r0_2 <= 0 else r0_2
+    h0_0 = 0.0 if r0_0 <= 0.0 else r0_0
+    h0_1 = 0.0 if r0_1 <= 0.0 else r0_1
+    h0_2 = 0.0 if r0_2 <= 0.0 else r0_2
     r1_0 = W1_0_0 * h0_0 + W1_0_1 * h0_1 + W1_0_2 * h0_2
     r1_1 = W1_1_0 * h0_0 + W1_1_1 * h0_1 + W1_1_2 * h0_2
     r1_2 = W1_2_0 * h0_0 + W1_2_1 * h0_1 + W1_2_2 * h0_2
-    h1_0 = 0.0 if r1_0 <= 0 else r1_0
-    h1_1 = 0.0 if r1_1 <= 0 else r1_1
-    h1_2 = 0.0 if r1_2 <= 0 else r1_2
+    h1_0 = 0.0 if r1_0 <= 0.0 else r1_0
+    h1_1 = 0.0 if r1_1 <= 0.0 else r1_1
+    h1_2 = 0.0 if r1_2 <= 0.0 else r1_2
     y_predicted = W2_0 * h1_0 + W2_1 * h1_1 + W2_2 * h1_2
     return {
         "x": x,
@@ -141,23 +141,23 @@ def gradients(params: Mapping[str, Any], x: Any, y: Any) -> dict[str, Any]:
     r0_0 = x * W0_0
     r0_1 = x * W0_1
     r0_2 = x * W0_2
-    h0_0 = 0.0 if r0_0 <= 0 else r0_0
-    h0_1 = 0.0 if r0_1 <= 0 else r0_1
-    h0_2 = 0.0 if r0_2 <= 0 else r0_2
+    h0_0 = 0.0 if r0_0 <= 0.0 else r0_0
+    h0_1 = 0.0 if r0_1 <= 0.0 else r0_1
+    h0_2 = 0.0 if r0_2 <= 0.0 else r0_2
     r1_0 = W1_0_0 * h0_0 + W1_0_1 * h0_1 + W1_0_2 * h0_2
     r1_1 = W1_1_0 * h0_0 + W1_1_1 * h0_1 + W1_1_2 * h0_2
     r1_2 = W1_2_0 * h0_0 + W1_2_1 * h0_1 + W1_2_2 * h0_2
-    h1_0 = 0.0 if r1_0 <= 0 else r1_0
-    h1_1 = 0.0 if r1_1 <= 0 else r1_1
-    h1_2 = 0.0 if r1_2 <= 0 else r1_2
+    h1_0 = 0.0 if r1_0 <= 0.0 else r1_0
+    h1_1 = 0.0 if r1_1 <= 0.0 else r1_1
+    h1_2 = 0.0 if r1_2 <= 0.0 else r1_2
     y_predicted = W2_0 * h1_0 + W2_1 * h1_1 + W2_2 * h1_2
-    d_loss_d_ypredicted = 2 * y_predicted - 2 * y_observed
+    d_loss_d_ypredicted = 2 * (y_predicted - y_observed)
     d_loss_d_h1_0 = d_loss_d_ypredicted * W2_0
     d_loss_d_h1_1 = d_loss_d_ypredicted * W2_1
     d_loss_d_h1_2 = d_loss_d_ypredicted * W2_2
-    d_loss_d_r1_0 = (1.0 if r1_0 > 0 else 0.0) * d_loss_d_h1_0
-    d_loss_d_r1_1 = (1.0 if r1_1 > 0 else 0.0) * d_loss_d_h1_1
-    d_loss_d_r1_2 = (1.0 if r1_2 > 0 else 0.0) * d_loss_d_h1_2
+    d_loss_d_r1_0 = d_loss_d_h1_0 if r1_0 > 0.0 else 0.0
+    d_loss_d_r1_1 = d_loss_d_h1_1 if r1_1 > 0.0 else 0.0
+    d_loss_d_r1_2 = d_loss_d_h1_2 if r1_2 > 0.0 else 0.0
     d_loss_d_h0_0 = (
         W1_0_0 * d_loss_d_r1_0 + W1_1_0 * d_loss_d_r1_1 + W1_2_0 * d_loss_d_r1_2
     )
@@ -167,32 +167,21 @@ def gradients(params: Mapping[str, Any], x: Any, y: Any) -> dict[str, Any]:
     d_loss_d_h0_2 = (
         W1_0_2 * d_loss_d_r1_0 + W1_1_2 * d_loss_d_r1_1 + W1_2_2 * d_loss_d_r1_2
     )
-    d_loss_d_r0_0 = (1.0 if r0_0 > 0 else 0.0) * d_loss_d_h0_0
-    d_loss_d_r0_1 = (1.0 if r0_1 > 0 else 0.0) * d_loss_d_h0_1
-    d_loss_d_r0_2 = (1.0 if r0_2 > 0 else 0.0) * d_loss_d_h0_2
-    d_loss_d_W0_0 = x * d_loss_d_r0_0
-    d_loss_d_W0_1 = x * d_loss_d_r0_1
-    d_loss_d_W0_2 = x * d_loss_d_r0_2
-    d_loss_d_W1_0_0 = d_loss_d_r1_0 * h0_0
-    d_loss_d_W1_0_1 = d_loss_d_r1_0 * h0_1
-    d_loss_d_W1_0_2 = d_loss_d_r1_0 * h0_2
-    d_loss_d_W1_1_0 = d_loss_d_r1_1 * h0_0
-    d_loss_d_W1_1_1 = d_loss_d_r1_1 * h0_1
-    d_loss_d_W1_1_2 = d_loss_d_r1_1 * h0_2
-    d_loss_d_W1_2_0 = d_loss_d_r1_2 * h0_0
-    d_loss_d_W1_2_1 = d_loss_d_r1_2 * h0_1
-    d_loss_d_W1_2_2 = d_loss_d_r1_2 * h0_2
-    d_loss_d_W2_0 = d_loss_d_ypredicted * h1_0
-    d_loss_d_W2_1 = d_loss_d_ypredicted * h1_1
-    d_loss_d_W2_2 = d_loss_d_ypredicted * h1_2
+    d_loss_d_r0_0 = d_loss_d_h0_0 if r0_0 > 0.0 else 0.0
+    d_loss_d_r0_1 = d_loss_d_h0_1 if r0_1 > 0.0 else 0.0
+    d_loss_d_r0_2 = d_loss_d_h0_2 if r0_2 > 0.0 else 0.0
     return {
-        "W0": [d_loss_d_W0_0, d_loss_d_W0_1, d_loss_d_W0_2],
+        "W0": [x * d_loss_d_r0_0, x * d_loss_d_r0_1, x * d_loss_d_r0_2],
         "W1": [
-            [d_loss_d_W1_0_0, d_loss_d_W1_0_1, d_loss_d_W1_0_2],
-            [d_loss_d_W1_1_0, d_loss_d_W1_1_1, d_loss_d_W1_1_2],
-            [d_loss_d_W1_2_0, d_loss_d_W1_2_1, d_loss_d_W1_2_2],
+            [d_loss_d_r1_0 * h0_0, d_loss_d_r1_0 * h0_1, d_loss_d_r1_0 * h0_2],
+            [d_loss_d_r1_1 * h0_0, d_loss_d_r1_1 * h0_1, d_loss_d_r1_1 * h0_2],
+            [d_loss_d_r1_2 * h0_0, d_loss_d_r1_2 * h0_1, d_loss_d_r1_2 * h0_2],
         ],
-        "W2": [d_loss_d_W2_0, d_loss_d_W2_1, d_loss_d_W2_2],
+        "W2": [
+            d_loss_d_ypredicted * h1_0,
+            d_loss_d_ypredicted * h1_1,
+            d_loss_d_ypredicted * h1_2,
+        ],
     }
 
 

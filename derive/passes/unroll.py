@@ -45,7 +45,9 @@ def unroll(
         {index: sp.Integer(n) for index, n in zip(indices, at, strict=True)}
     )
     numeric = numeric.replace(_is_log_sum_exp, _log_sum_exp)
-    return numeric.doit()
+    # doit() multiplies numbers into sums (2*(a - b) -> 2*a - 2*b); factor_terms
+    # takes the common number back out.
+    return sp.factor_terms(numeric.doit())
 
 
 def _is_log_sum_exp(expr: sp.Basic) -> bool:

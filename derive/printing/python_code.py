@@ -70,13 +70,27 @@ class ScalarCodePrinter(PythonCodePrinter):
         (value, condition), (otherwise, _) = expr.args
         return self._conditional(value, condition, otherwise)
 
+    def _print_Mul(self, expr: sp.Expr) -> str:
+        """A product with a step ``Heaviside(x, 0)`` as ``(rest if x > 0 else 0.0)``:
+        a ReLU gate, without multiplying by 1.0 or 0.0."""
+        steps = [
+            f
+            for f in expr.args
+            if isinstance(f, sp.Heaviside) and len(f.args) == 2 and f.args[1] == 0
+        ]
+        if not steps:
+            return super()._print_Mul(expr)
+        step = steps[0]
+        rest = sp.Mul(*(f for f in expr.args if f is not step))
+        return self._conditional(rest, _positive(step.args[0]), sp.Float(0))
+
     def _print_Max(self, expr: sp.Expr) -> str:
         args = list(expr.args)
         if len(args) == 2 and sp.S.Zero in args:
             # Written so that NaN falls through to ``other``, as numpy.maximum and
             # torch.relu pass NaN on.
             (other,) = [a for a in args if a != 0]
-            return self._conditional(sp.Float(0), sp.LessThan(other, 0), other)
+            return self._conditional(sp.Float(0), _positive(other).negated, other)
         return f"max({', '.join(self._print(a) for a in args)})"
 
     def _print_Min(self, expr: sp.Expr) -> str:
@@ -90,7 +104,7 @@ class ScalarCodePrinter(PythonCodePrinter):
             if zero == 0
             else sp.Piecewise((zero, sp.Eq(arg, 0)), (sp.Float(0), True))
         )
-        return self._conditional(sp.Float(1), sp.StrictGreaterThan(arg, 0), below)
+        return self._conditional(sp.Float(1), _positive(arg), below)
 
     def _print_sigmoid(self, expr: sp.Expr) -> str:
         (x,) = expr.args
@@ -117,3 +131,9 @@ class ScalarCodePrinter(PythonCodePrinter):
         (x,) = expr.args
         negative = sp.Piecewise((sp.Float(-1), x < 0), (sp.Float(0), True))
         return self._print(sp.Piecewise((sp.Float(1), x > 0), (negative, True)))
+
+
+def _positive(x: sp.Expr) -> sp.Expr:
+    """``x > 0.0``: comparing a float with a float literal is faster in CPython than
+    with the integer 0."""
+    return sp.StrictGreaterThan(x, sp.Float(0), evaluate=False)
