@@ -1,20 +1,28 @@
-"""Run the benchmarks and print (and save) their tables.
+"""Run the benchmarks; print their tables and save them with a plot.
 
-python -m benchmarks              # everything, a few minutes
-python -m benchmarks --quick      # tiny sizes, seconds: checks that it runs
+    python -m benchmarks              # everything: a few minutes
+    python -m benchmarks --quick      # tiny sizes in seconds, to check that it runs
+
+Each size runs every method side by side in this one process, each in long turns;
+ratios are the numbers to read, since the host's speed drifts. Results go to
+benchmarks/results/ (latest.json, latest.md, sweep.png), or to --out.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
+import os
 import platform
 from pathlib import Path
 
 import numpy as np
 
 from benchmarks import derivation_time, gradient_speed
-from benchmarks.networks import MNIST_SIZES, Size
+from benchmarks.networks import MNIST_SIZES, SWEEP_WIDTHS, Size, sweep_size
+from benchmarks.peers import installed
+from benchmarks.plot import plot_sweep
 
 RESULTS = Path(__file__).resolve().parent / "results"
 QUICK_SIZES = (
@@ -24,38 +32,97 @@ QUICK_SIZES = (
 
 def machine() -> dict[str, str]:
     """What the numbers were measured on."""
-    blas = ""
+    versions = {"python": platform.python_version(), "numpy": np.__version__}
     try:
-        config = np.show_config(mode="dicts")
-        info = config["Build Dependencies"]["blas"]
-        blas = f"{info.get('name', '')} {info.get('version', '')}".strip()
-    except Exception:  # noqa: BLE001 (the BLAS name is informative only)
-        blas = "unknown"
-    return {
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "blas": blas,
-        "processor": platform.processor() or platform.machine(),
-    }
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        versions["numpy BLAS"] = f"{blas.get('name', '')} {blas.get('version', '')}"
+    except (KeyError, TypeError, AttributeError):
+        versions["numpy BLAS"] = "unknown"
+    for name in ("torch", "jax", "autograd", "sympy"):
+        if installed(name):
+            versions[name] = importlib.metadata.version(name)
+    if installed("torch"):
+        import torch
+
+        versions["torch BLAS"] = "MKL" if torch.backends.mkl.is_available() else "other"
+        versions["torch threads"] = str(torch.get_num_threads())
+    versions["processor"] = platform.processor() or platform.machine()
+    return versions
 
 
-def markdown(gradients: list[dict], derivation: list[dict]) -> str:
+def _gradient_table(rows: list[dict]) -> list[str]:
     lines = [
-        "| size | method | time per call | vs hand-written NumPy | vs matmul limit |"
+        "| size | method | time per call | vs hand-written NumPy | vs matmul limit |",
+        "| --- | --- | ---: | ---: | ---: |",
     ]
-    lines.append("| --- | --- | ---: | ---: | ---: |")
-    for row in gradients:
+    for row in rows:
         lines.append(
-            f"| {row['size']} | {row['method']} | {row['us']:.0f} us "
+            f"| {row['size']} | {row['method']} | {_time(row['us'])} "
             f"| {row['vs_hand']:.2f}x | {row['vs_limit']:.2f}x |"
         )
+    return lines
+
+
+def _time(us: float) -> str:
+    return f"{us / 1000:.2f} ms" if us >= 1000 else f"{us:.1f} us"
+
+
+SHORT_NAMES = {
+    "derive, unrolled": "derive unrolled",
+    "derive, vectorized": "derive vectorized",
+    "hand-written scalar Python": "hand scalar",
+    "hand-written NumPy": "hand NumPy",
+    "torch loss.backward()": "torch backward",
+    "torch.func.grad": "torch.func.grad",
+    "jax.jit(jax.grad)": "jax jit(grad)",
+    "HIPS autograd": "autograd",
+    "matmul limit (NumPy)": "matmul limit",
+}
+
+
+def summary(record: dict) -> list[str]:
+    """One row per size, one column per method: time per gradient."""
+    rows = record["seed"] + record["mnist"] + record["sweep"]
+    methods = [m for m in SHORT_NAMES if any(r["method"] == m for r in rows)]
+    lines = [
+        "| size | " + " | ".join(SHORT_NAMES[m] for m in methods) + " |",
+        "| --- | " + " | ".join("---:" for _ in methods) + " |",
+    ]
+    for size in dict.fromkeys(r["size"] for r in rows):
+        times = {r["method"]: r["us"] for r in rows if r["size"] == size}
+        cells = [_time(times[m]) if m in times else "-" for m in methods]
+        lines.append(f"| {size} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def markdown(record: dict) -> str:
+    """The results as Markdown tables."""
+    lines = ["## Machine", ""]
+    lines += [f"- {k}: {v}" for k, v in record["machine"].items()]
+    lines += ["", "## Summary: time per gradient of every parameter", ""]
+    lines += summary(record)
+    for title, key in (
+        ("The seed network", "seed"),
+        ("MNIST-sized networks", "mnist"),
+        ("Width sweep", "sweep"),
+    ):
+        if record.get(key):
+            lines += ["", f"## {title}", "", *_gradient_table(record[key])]
+    if record.get("jax_compile"):
+        lines += ["", "## jax compile time (apart from the per-call times above)", ""]
+        lines += [
+            f"- {size}: {seconds:.2f} s"
+            for size, seconds in record["jax_compile"].items()
+        ]
     lines += [
         "",
-        "| style | depth | width | spec to files written | vs the narrowest |",
+        "## Derivation time: spec to files written",
+        "",
+        "| style | depth | width | time | vs the narrowest |",
         "| --- | ---: | ---: | ---: | ---: |",
     ]
     narrowest: dict[tuple[str, int], float] = {}
-    for row in derivation:
+    for row in record["derivation"]:
         base = narrowest.setdefault((row["style"], row["depth"]), row["seconds"])
         lines.append(
             f"| {row['style']} | {row['depth']} | {row['width']} "
@@ -73,29 +140,37 @@ def main(argv: list[str] | None = None) -> int:
         "--out",
         type=Path,
         default=None,
-        help="folder for the results (default: benchmarks/results, or none with --quick)",
+        help="folder for the results (default: benchmarks/results; none with --quick)",
     )
     arguments = parser.parse_args(argv)
     if arguments.quick:
-        gradients = gradient_speed.run(QUICK_SIZES, seconds=0.01, turns=2)
+        seconds, turns, pause = 0.01, 2, 0.0
+        mnist, sweep = QUICK_SIZES, (sweep_size(3),)
         derivation = derivation_time.run(
             widths=(4, 64), depths=(2,), unrolled_widths=(3,)
         )
     else:
-        gradients = gradient_speed.run(MNIST_SIZES)
+        seconds, turns, pause = 0.25, 5, 0.5
+        mnist, sweep = MNIST_SIZES, tuple(sweep_size(w) for w in SWEEP_WIDTHS)
         derivation = derivation_time.run()
-    table = markdown(gradients, derivation)
+    record = {
+        "machine": machine(),
+        "seed": gradient_speed.run_seed(seconds, turns, pause),
+        "mnist": gradient_speed.run(mnist, seconds, turns, pause),
+        "sweep": gradient_speed.run(sweep, seconds, turns, pause),
+        "jax_compile": gradient_speed.jax_compile_seconds(mnist + sweep),
+        "derivation": derivation,
+    }
+    table = markdown(record)
     print(table)
     out = arguments.out if arguments.out or arguments.quick else RESULTS
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        record = {
-            "machine": machine(),
-            "gradients": gradients,
-            "derivation": derivation,
-        }
         (out / "latest.json").write_text(json.dumps(record, indent=2) + "\n")
         (out / "latest.md").write_text(table)
+        if installed("matplotlib"):
+            title = f"Gradient of every parameter, {os.cpu_count()} cores, numpy {np.__version__}"
+            plot_sweep(record["sweep"], out / "sweep.png", title)
     return 0
 
 

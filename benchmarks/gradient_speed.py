@@ -71,19 +71,22 @@ def rows_for(label: str, times: dict[str, float], width: int | None) -> list[dic
 
 
 def run(
-    sizes: tuple[Size, ...] = MNIST_SIZES, seconds: float = 0.2, turns: int = 7
+    sizes: tuple[Size, ...] = MNIST_SIZES,
+    seconds: float = 0.25,
+    turns: int = 5,
+    pause: float = 0.5,
 ) -> list[dict]:
     """Rows for every size: each method timed in long turns, in one process."""
     rows = []
     for size in sizes:
-        times = compare(methods(size), seconds, turns)
+        times = compare(methods(size), seconds, turns, pause)
         rows += rows_for(size.label, times, size.hidden)
     return rows
 
 
-def run_seed(seconds: float = 0.2, turns: int = 7) -> list[dict]:
+def run_seed(seconds: float = 0.25, turns: int = 5, pause: float = 0.5) -> list[dict]:
     """Rows for the problem set's network, one sample, float64."""
-    times = compare(seed.methods(), seconds, turns)
+    times = compare(seed.methods(), seconds, turns, pause)
     return rows_for("seed 1-3-3-1, 1 sample, float64", times, None)
 
 

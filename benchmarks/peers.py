@@ -39,7 +39,9 @@ def _loss_of(xp: Any, size: Size, softmax_cross_entropy: Callable | None = None)
         for n in range(layers):
             h = h @ params[f"W{n}"].T + params[f"b{n}"]
             if n < layers - 1:
-                h = xp.maximum(h, 0)
+                # Not maximum(h, 0): its gradient at a tie is 1/2, and zero biases
+                # make ties (a unit whose inputs are all off); torch's is 0.
+                h = xp.where(h > 0, h, 0)
         if size.loss == "softmax_cross_entropy":
             peak = xp.max(h, axis=1, keepdims=True)
             lse = xp.log(xp.sum(xp.exp(h - peak), axis=1)) + peak[:, 0]

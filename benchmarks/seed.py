@@ -126,7 +126,10 @@ def methods() -> dict[str, Callable[[], Any]]:
         import jax.numpy as jnp
 
         def jax_loss(w: list, x: Any, y: Any) -> Any:
-            h1 = jnp.maximum(w[1] @ jnp.maximum(w[0] * x, 0), 0)
+            h0 = w[0] * x
+            h0 = jnp.where(h0 > 0, h0, 0)  # torch's gradient at 0, unlike maximum
+            h1 = w[1] @ h0
+            h1 = jnp.where(h1 > 0, h1, 0)
             return (w[2] @ h1 - y) ** 2
 
         jitted = jax.jit(jax.grad(jax_loss))
@@ -137,7 +140,10 @@ def methods() -> dict[str, Callable[[], Any]]:
         import autograd.numpy as anp
 
         def autograd_loss(w: list) -> Any:
-            h1 = anp.maximum(anp.dot(w[1], anp.maximum(w[0] * X, 0)), 0)
+            h0 = w[0] * X
+            h0 = anp.where(h0 > 0, h0, 0)
+            h1 = anp.dot(w[1], h0)
+            h1 = anp.where(h1 > 0, h1, 0)
             return (anp.dot(w[2], h1) - Y) ** 2
 
         gradient = autograd.grad(autograd_loss)

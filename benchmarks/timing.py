@@ -1,9 +1,11 @@
 """Time several ways of doing the same job, side by side in one process.
 
 Each method gets long turns (many calls in a row), and the turns rotate: on two cores,
-NumPy's and torch's thread pools fight when they alternate call by call. The result
-per method is the median over turns of the mean time per call; compare methods by
-their ratios, since the host's speed drifts.
+NumPy's and torch's thread pools fight when they alternate call by call. After each
+turn the process sleeps a moment, so that the worker threads the last library left
+spinning (OpenBLAS's, OpenMP's, XLA's) go idle before the next library starts. The
+result per method is the median over turns of the mean time per call; compare methods
+by their ratios, since the host's speed drifts.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ def compare(
     methods: Mapping[str, Callable[[], object]],
     seconds_per_turn: float = 0.2,
     turns: int = 7,
+    pause: float = 0.5,
 ) -> dict[str, float]:
     """Median seconds per call of each method, measured in rotating long turns."""
     for function in methods.values():  # warm up caches, JIT, thread pools
@@ -43,4 +46,5 @@ def compare(
             for _ in range(count):
                 function()
             samples[name].append((time.perf_counter() - start) / count)
+            time.sleep(pause)
     return {name: statistics.median(values) for name, values in samples.items()}
