@@ -110,20 +110,26 @@ def torch_func_grad(
     return lambda: gradient(tensors)
 
 
-def jax_jit_grad(
-    size: Size, params: dict, x: np.ndarray, y: np.ndarray
-) -> Gradient | None:
-    """``jax.jit(jax.grad(loss))``, on the CPU, waiting for the result."""
-    if not installed("jax"):
-        return None
+def _jax_gradient(size: Size, params: dict) -> tuple[Any, Any, dict]:
+    """jax (in the size's precision), ``jit(grad(loss))`` and the parameters on the
+    device."""
     import jax
 
     jax.config.update("jax_enable_x64", size.dtype == "float64")
     import jax.numpy as jnp
 
     gradient = jax.jit(jax.grad(_loss_of(jnp, size)))
-    device = {k: jnp.asarray(v) for k, v in params.items()}
-    xj, yj = jnp.asarray(x), jnp.asarray(y)
+    return jax, gradient, {k: jnp.asarray(v) for k, v in params.items()}
+
+
+def jax_jit_grad(
+    size: Size, params: dict, x: np.ndarray, y: np.ndarray
+) -> Gradient | None:
+    """``jax.jit(jax.grad(loss))``, on the CPU, waiting for the result."""
+    if not installed("jax"):
+        return None
+    jax, gradient, device = _jax_gradient(size, params)
+    xj, yj = jax.numpy.asarray(x), jax.numpy.asarray(y)
     return lambda: jax.block_until_ready(gradient(device, xj, yj))
 
 
@@ -133,15 +139,9 @@ def compile_seconds(
     """How long jax takes to trace and compile ``jit(grad(loss))`` for this size."""
     if not installed("jax"):
         return None
-    import jax
-
-    jax.config.update("jax_enable_x64", size.dtype == "float64")
-    import jax.numpy as jnp
-
-    gradient = jax.jit(jax.grad(_loss_of(jnp, size)))
-    device = {k: jnp.asarray(v) for k, v in params.items()}
+    jax, gradient, device = _jax_gradient(size, params)
     start = time.perf_counter()
-    gradient.lower(device, jnp.asarray(x), jnp.asarray(y)).compile()
+    gradient.lower(device, jax.numpy.asarray(x), jax.numpy.asarray(y)).compile()
     return time.perf_counter() - start
 
 

@@ -4,13 +4,13 @@ Each method gets long turns (many calls in a row), and the turns rotate: on two 
 NumPy's and torch's thread pools fight when they alternate call by call. After each
 turn the process sleeps a moment, so that the worker threads the last library left
 spinning (OpenBLAS's, OpenMP's, XLA's) go idle before the next library starts. The
-result per method is the median over turns of the mean time per call; compare methods
-by their ratios, since the host's speed drifts.
+result per method is its best turn's mean time per call: the host has slow phases of
+about 2x that can fall on one method's turns, and the best turn is the least
+disturbed. Compare methods by their ratios, since the host's speed drifts.
 """
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Callable, Mapping
 
@@ -34,7 +34,7 @@ def compare(
     turns: int = 7,
     pause: float = 0.5,
 ) -> dict[str, float]:
-    """Median seconds per call of each method, measured in rotating long turns."""
+    """Seconds per call of each method in its best turn, the turns rotating."""
     for function in methods.values():  # warm up caches, JIT, thread pools
         function()
     counts = {name: calls_per_turn(f, seconds_per_turn) for name, f in methods.items()}
@@ -47,4 +47,4 @@ def compare(
                 function()
             samples[name].append((time.perf_counter() - start) / count)
             time.sleep(pause)
-    return {name: statistics.median(values) for name, values in samples.items()}
+    return {name: min(values) for name, values in samples.items()}

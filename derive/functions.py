@@ -14,84 +14,77 @@ that never overflow:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import sympy as sp
 
 
-class sigmoid(sp.Function):  # noqa: N801 (SymPy's function classes are lowercase)
-    """The logistic function ``1/(1 + exp(-x))``."""
+class DefinedFunction(sp.Function):
+    """A real function of one argument with a definition in terms of ``exp``."""
 
     nargs = 1
+    latex_name: ClassVar[str]
+    at_zero: ClassVar[sp.Expr]
+
+    @staticmethod
+    def definition(arg: sp.Expr) -> sp.Expr:
+        raise NotImplementedError
 
     @classmethod
     def eval(cls, arg: sp.Expr) -> sp.Expr | None:
         if arg.is_zero:
-            return sp.Rational(1, 2)
+            return cls.at_zero
         if arg.is_Float:
-            return cls._definition(arg).evalf(sp.Float(arg)._prec)
+            return cls.definition(arg).evalf(sp.Float(arg)._prec)
         return None
 
+    def _eval_rewrite_as_exp(self, arg: sp.Expr, **kwargs: Any) -> sp.Expr:
+        return self.definition(arg)
+
+    def _eval_is_extended_real(self) -> bool | None:
+        return self.args[0].is_extended_real
+
+    def _eval_is_positive(self) -> bool | None:
+        return True if self.args[0].is_extended_real else None
+
+    def _eval_evalf(self, prec: int) -> sp.Expr:
+        return self.definition(self.args[0])._eval_evalf(prec)
+
+    def _latex(self, printer: Any, exp: Any = None) -> str:
+        text = rf"{self.latex_name}\left({printer._print(self.args[0])}\right)"
+        return text if exp is None else rf"{text}^{{{exp}}}"
+
+
+class sigmoid(DefinedFunction):  # noqa: N801 (SymPy's function classes are lowercase)
+    """The logistic function ``1/(1 + exp(-x))``."""
+
+    latex_name = r"\sigma"
+    at_zero = sp.Rational(1, 2)
+
     @staticmethod
-    def _definition(arg: sp.Expr) -> sp.Expr:
+    def definition(arg: sp.Expr) -> sp.Expr:
         return 1 / (1 + sp.exp(-arg))
 
     def fdiff(self, argindex: int = 1) -> sp.Expr:
         return self * (1 - self)
 
-    def _eval_rewrite_as_exp(self, arg: sp.Expr, **kwargs: Any) -> sp.Expr:
-        return self._definition(arg)
 
-    def _eval_is_extended_real(self) -> bool | None:
-        return self.args[0].is_extended_real
-
-    def _eval_is_positive(self) -> bool | None:
-        return True if self.args[0].is_extended_real else None
-
-    def _eval_evalf(self, prec: int) -> sp.Expr:
-        return self._definition(self.args[0])._eval_evalf(prec)
-
-    def _latex(self, printer: Any, exp: Any = None) -> str:
-        text = rf"\sigma\left({printer._print(self.args[0])}\right)"
-        return text if exp is None else rf"{text}^{{{exp}}}"
-
-
-class softplus(sp.Function):  # noqa: N801
+class softplus(DefinedFunction):  # noqa: N801
     """``log(1 + exp(x))``, a smooth ReLU."""
 
-    nargs = 1
-
-    @classmethod
-    def eval(cls, arg: sp.Expr) -> sp.Expr | None:
-        if arg.is_zero:
-            return sp.log(2)
-        if arg.is_Float:
-            return cls._definition(arg).evalf(sp.Float(arg)._prec)
-        return None
+    latex_name = r"\operatorname{softplus}"
+    at_zero = sp.log(2)
 
     @staticmethod
-    def _definition(arg: sp.Expr) -> sp.Expr:
+    def definition(arg: sp.Expr) -> sp.Expr:
         return sp.log(1 + sp.exp(arg))
 
     def fdiff(self, argindex: int = 1) -> sp.Expr:
         return sigmoid(self.args[0])
 
-    def _eval_rewrite_as_exp(self, arg: sp.Expr, **kwargs: Any) -> sp.Expr:
-        return self._definition(arg)
-
-    def _eval_is_extended_real(self) -> bool | None:
-        return self.args[0].is_extended_real
-
-    def _eval_is_positive(self) -> bool | None:
-        return True if self.args[0].is_extended_real else None
-
-    def _eval_evalf(self, prec: int) -> sp.Expr:
-        return self._definition(self.args[0])._eval_evalf(prec)
-
-    def _latex(self, printer: Any, exp: Any = None) -> str:
-        text = rf"\operatorname{{softplus}}\left({printer._print(self.args[0])}\right)"
-        return text if exp is None else rf"{text}^{{{exp}}}"
-
 
 #: The functions defined here, by name.
-PRIMITIVES: dict[str, type[sp.Function]] = {"sigmoid": sigmoid, "softplus": softplus}
+PRIMITIVES: dict[str, type[DefinedFunction]] = {
+    "sigmoid": sigmoid,
+    "softplus": softplus,
+}

@@ -12,9 +12,13 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from derive.activations import X
 from derive.derivation import Derivation
-from derive.functions import PRIMITIVES
+from derive.helpers import (
+    ActivationCode,
+    HelperCode,
+    primitives_used,
+    scalar_functions,
+)
 from derive.network import N_BATCH, Array, Network
 from derive.passes.to_array import LogSumExp, to_array
 from derive.printing.numpy_code import NumPyCodePrinter
@@ -42,26 +46,6 @@ class Function:
     math: str
     doc: str
     returns_array: bool
-
-
-@dataclass(frozen=True)
-class ActivationCode:
-    """An activation and its derivative, as functions of ``x``."""
-
-    name: str
-    code: str
-    math: str
-    derivative_code: str
-    derivative_math: str
-
-
-@dataclass(frozen=True)
-class HelperCode:
-    """A scalar function SymPy lacks (``sigmoid``), printed in its stable form."""
-
-    name: str
-    code: str
-    math: str
 
 
 @dataclass(frozen=True)
@@ -108,20 +92,18 @@ def module_context(derivation: Derivation) -> ModuleContext:
         for g in derivation.gradients
     }
     functions = network.functions
-    formulas = [
-        *(f.formula for f in functions.values()),
-        *(f.derivative.formula for f in functions.values()),
-        network.loss_formula,
-        *arrays.values(),
-    ]
-    primitives = tuple(
-        name
-        for name, primitive in PRIMITIVES.items()
-        if any(formula.has(primitive) for formula in formulas)
+    primitives = primitives_used(
+        [
+            *(f.formula for f in functions.values()),
+            *(f.derivative.formula for f in functions.values()),
+            network.loss_formula,
+            *arrays.values(),
+        ]
     )
     helper_names = {*functions, *primitives}
-    plain = NumPyCodePrinter(helpers=helper_names)
-
+    activations, helpers = scalar_functions(
+        network, primitives, NumPyCodePrinter, helper_names
+    )
     printed = list(arrays.values())
 
     def code(expr: sp.Expr, axes: tuple, names: dict[str, str] | None = None) -> str:
@@ -129,29 +111,6 @@ def module_context(derivation: Derivation) -> ModuleContext:
         printed.append(array)
         return NumPyCodePrinter(names, helper_names).doprint(array)
 
-    def own(name: str) -> NumPyCodePrinter:
-        """A printer for the body of the helper ``name``: it must not call itself."""
-        return NumPyCodePrinter(helpers=helper_names - {name})
-
-    activations = tuple(
-        ActivationCode(
-            name=name,
-            code=own(name).doprint(function.formula),
-            math=text(written_out(function.formula)),
-            derivative_code=plain.doprint(function.derivative.formula),
-            derivative_math=text(function.derivative.formula),
-        )
-        for name, function in functions.items()
-    )
-    helpers = tuple(
-        HelperCode(
-            name,
-            own(name).doprint(PRIMITIVES[name](X)),
-            text(PRIMITIVES[name](X).rewrite(sp.exp)),
-        )
-        for name in primitives
-        if name not in functions
-    )
     forward = tuple(
         Assignment(
             v.name, code(v.definition, v.indices), equation(v.element, v.definition)
@@ -188,7 +147,7 @@ def module_context(derivation: Derivation) -> ModuleContext:
         network=network,
         activations=activations,
         helpers=helpers,
-        imports=("scipy.special",) if any(f.has(sp.erf) for f in formulas) else (),
+        imports=("scipy.special",) if _calls_erf(network, printed) else (),
         log_sum_exp=any(array.has(LogSumExp) for array in printed),
         class_labels=network.loss_kind.kind == "softmax_cross_entropy",
         parameters=parameters,
@@ -208,11 +167,14 @@ def module_context(derivation: Derivation) -> ModuleContext:
     )
 
 
-def written_out(formula: sp.Expr) -> sp.Expr:
-    """``sigmoid(x)`` as ``1/(1 + exp(-x))``: a function SymPy lacks, by its definition."""
-    if type(formula) in PRIMITIVES.values():
-        return formula.rewrite(sp.exp)
-    return formula
+def _calls_erf(network: Network, printed: list[sp.Expr]) -> bool:
+    """Whether the module needs ``scipy.special.erf`` (gelu, or a formula with erf)."""
+    functions = network.functions.values()
+    formulas = [
+        *(f.formula for f in functions),
+        *(f.derivative.formula for f in functions),
+    ]
+    return any(f.has(sp.erf) for f in [*formulas, *printed])
 
 
 def equation(left: sp.Expr, right: sp.Expr) -> str:

@@ -97,34 +97,24 @@ def render(spec: NetworkSpec, source: str) -> list[Output]:
     """Every file for ``spec``: ``NAME.py``, ``NAME.tex`` and ``NAME.md``."""
     derivation = derive(build_network(spec))
     if spec.style == "unrolled":
-        unrolled = unrolled_context(derivation)
-        code = {name: _excerpt(lines) for name, lines in unrolled.backward}
-        document = document_context(derivation, source, code)
-        python = (
-            _environment(latex=False)
-            .get_template("unrolled.py.j2")
-            .render(
-                header=header(source, "#"),
-                net=derivation.network,
-                ctx=unrolled,
-                kink=document.kink,
-            )
-        )
+        context = unrolled_context(derivation)
+        template = "unrolled.py.j2"
+        code = {name: _excerpt(lines) for name, lines in context.backward}
     else:
-        module = module_context(derivation)
-        code = {line.name: f"{line.name} = {line.code}" for line in module.backward}
-        document = document_context(derivation, source, code)
-        python = (
-            _environment(latex=False)
-            .get_template("module.py.j2")
-            .render(
-                header=header(source, "#"),
-                net=derivation.network,
-                ctx=module,
-                kink=document.kink,
-                param_names=[p.name for p in module.parameters],
-            )
+        context = module_context(derivation)
+        template = "module.py.j2"
+        code = {line.name: f"{line.name} = {line.code}" for line in context.backward}
+    document = document_context(derivation, source, code)
+    python = (
+        _environment(latex=False)
+        .get_template(template)
+        .render(
+            header=header(source, "#"),
+            net=derivation.network,
+            ctx=context,
+            kink=document.kink,
         )
+    )
     latex = _environment(latex=True)
     tex = latex.get_template("derivation.tex.j2").render(
         header=header(source, "%"), doc=document, version=__version__

@@ -13,21 +13,19 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from derive.activations import X, expand_activations
+from derive.activations import expand_activations
 from derive.derivation import Derivation
-from derive.functions import PRIMITIVES
+from derive.helpers import (
+    ActivationCode,
+    HelperCode,
+    primitives_used,
+    scalar_functions,
+)
 from derive.network import Array, Network
 from derive.passes.unroll import ScalarLogSumExp, elements, unroll
 from derive.printing.python_code import ScalarCodePrinter
 from derive.printing.text import text
-from derive.python_module import (
-    ActivationCode,
-    HelperCode,
-    Parameter,
-    describe,
-    equation,
-    written_out,
-)
+from derive.python_module import Parameter, describe, equation
 
 
 @dataclass(frozen=True)
@@ -81,21 +79,25 @@ def unrolled_context(derivation: Derivation) -> UnrolledContext:
     network = derivation.network
     widths = network.widths
     functions = network.functions
-    used = [
-        *(f.formula for f in functions.values()),
-        *(f.derivative.formula for f in functions.values()),
-        network.loss_formula,
-        *(g.expression for g in derivation.gradients),
-    ]
-    primitives = tuple(
-        name for name, p in PRIMITIVES.items() if any(f.has(p) for f in used)
+    primitives = primitives_used(
+        [
+            *(f.formula for f in functions.values()),
+            *(f.derivative.formula for f in functions.values()),
+            network.loss_formula,
+            *(g.expression for g in derivation.gradients),
+        ]
     )
     printer = ScalarCodePrinter(helpers=primitives)
-    printers = [printer]
+    made = [printer]
 
-    def own(name: str) -> ScalarCodePrinter:
-        printers.append(ScalarCodePrinter(helpers=set(primitives) - {name}))
-        return printers[-1]
+    def printer_for(helpers: frozenset[str]) -> ScalarCodePrinter:
+        made.append(ScalarCodePrinter(helpers=helpers))
+        return made[-1]
+
+    # Activations are inlined in the unrolled code; only the primitives are called.
+    activations, helpers = scalar_functions(
+        network, primitives, printer_for, primitives
+    )
 
     def lines(array: Array, expr: sp.Expr, indices: tuple) -> tuple[Line, ...]:
         inlined = expand_activations(expr)
@@ -133,32 +135,14 @@ def unrolled_context(derivation: Derivation) -> UnrolledContext:
     normalizer = {v.element: v.definition for v in network.values if v.name == "lse"}
     loss = unroll(expand_activations(network.loss_formula.xreplace(normalizer)), widths)
     gradient_of = {g.target.name: g.array for g in derivation.gradients}
-    activations = tuple(
-        ActivationCode(
-            name=name,
-            code=own(name).doprint(function.formula),
-            math=text(written_out(function.formula)),
-            derivative_code=printer.doprint(function.derivative.formula),
-            derivative_math=text(function.derivative.formula),
-        )
-        for name, function in functions.items()
-    )
-    helpers = tuple(
-        HelperCode(
-            name,
-            own(name).doprint(PRIMITIVES[name](X)),
-            text(PRIMITIVES[name](X).rewrite(sp.exp)),
-        )
-        for name in primitives
-        if name not in functions
-    )
     loss_code = printer.doprint(loss)
     log_sum_exp = bool(normalizer) or loss.has(ScalarLogSumExp)
     return UnrolledContext(
         network=network,
         activations=activations,
         helpers=helpers,
-        uses_math=log_sum_exp or any("math" in p.module_imports for p in printers),
+        # SymPy's printers record the modules the printed code calls.
+        uses_math=log_sum_exp or any("math" in p.module_imports for p in made),
         log_sum_exp=log_sum_exp,
         parameters=tuple(
             Parameter(

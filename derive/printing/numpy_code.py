@@ -2,45 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
 from typing import Any
 
 import sympy as sp
 from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.precedence import PRECEDENCE
 
+from derive.printing.code import CodePrinterMixin
 
-class NumPyCodePrinter(NumPyPrinter):
-    """SymPy's ``NumPyPrinter``, plus the array operations and readable names.
 
-    ``names`` maps a symbol's name to the code that stands for it in the function
-    being printed, for example ``"r1" -> 'variable_dict["r1"]'``.
-    """
-
-    def __init__(
-        self, names: Mapping[str, str] | None = None, helpers: Iterable[str] = ()
-    ) -> None:
-        super().__init__({"fully_qualified_modules": True, "strict": True})
-        self.names = dict(names or {})
-        self.helpers = frozenset(helpers)
-
-    def doprint(self, expr: Any, assign_to: Any = None) -> str:
-        """Print ``expr``, with numbers such as ``sqrt(2)/2`` as float literals.
-
-        Python floats keep an array's dtype (``numpy.sqrt(2)`` is a float64 scalar,
-        which would turn float32 arrays into float64).
-        """
-        if isinstance(expr, sp.Basic):
-            expr = as_float_literals(expr)
-        return super().doprint(expr, assign_to)
-
-    def _as_ordered_terms(self, expr: sp.Expr, order: Any = None) -> list[sp.Expr]:
-        """Terms in SymPy's order, but subtracted ones last: ``y_predicted - y_observed``."""
-        terms = super()._as_ordered_terms(expr, order=order)
-        return sorted(terms, key=lambda term: term.could_extract_minus_sign())
-
-    def _print_Symbol(self, expr: sp.Symbol) -> str:
-        return self.names.get(expr.name, expr.name)
+class NumPyCodePrinter(CodePrinterMixin, NumPyPrinter):
+    """SymPy's ``NumPyPrinter``, plus the array operations (:mod:`derive.passes.to_array`),
+    readable names and the stable forms of the functions SymPy lacks."""
 
     def _print_MatProd(self, expr: sp.Expr) -> str:
         left, right = (
@@ -118,13 +91,6 @@ class NumPyCodePrinter(NumPyPrinter):
     def _print_Abs(self, expr: sp.Expr) -> str:
         return f"numpy.abs({self._print(expr.args[0])})"
 
-    def _print_Relational(self, expr: sp.Expr) -> str:
-        left, right = (
-            self.parenthesize(a, PRECEDENCE["Relational"] + 1, strict=False)
-            for a in expr.args
-        )
-        return f"{left} {expr.rel_op} {right}"
-
     def _print_Piecewise(self, expr: sp.Piecewise) -> str:
         """Two pieces as ``numpy.where``; a step between two numbers as a Heaviside.
 
@@ -140,28 +106,11 @@ class NumPyCodePrinter(NumPyPrinter):
         parts = (self._print(part) for part in (condition, value, otherwise))
         return f"numpy.where({', '.join(parts)})"
 
-    def _print_Float(self, expr: sp.Float) -> str:
-        return repr(float(expr))
-
     def _print_Rational(self, expr: sp.Rational) -> str:
         return f"{expr.p}/{expr.q}"
 
     def _print_Integer(self, expr: Any) -> str:
         return str(expr)
-
-
-def as_float_literals(expr: sp.Basic) -> sp.Basic:
-    """``expr`` with every irrational number (``sqrt(2)``, ``pi``) as a Float."""
-    return expr.replace(
-        lambda e: (
-            isinstance(e, sp.Expr)
-            and e.is_number
-            and not e.is_Rational
-            and not e.is_Float
-            and e.is_real is True
-        ),
-        lambda e: e.evalf(),
-    )
 
 
 def _as_step(value: sp.Expr, condition: Any, otherwise: sp.Expr) -> sp.Expr | None:

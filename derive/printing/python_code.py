@@ -2,64 +2,30 @@
 
 The unrolled style works on Python floats, one variable per element: ``W1[0, 2]``
 prints as ``W1_0_2`` and ``d_loss_d_r1[2]`` as ``d_loss_d_r1_2``. Functions come from
-:mod:`math`; kinks print as conditional expressions (``r if r > 0.0 else 0.0``), which
-is the fastest form in CPython (NaN passes through ``max(0, x)``, as in NumPy); ``sigmoid`` and ``softplus`` print in forms whose
-``math.exp`` never overflows (it raises ``OverflowError`` past about 709).
+:mod:`math`; kinks print as conditional expressions (``0.0 if r <= 0.0 else r``), the
+fastest form in CPython, written so that NaN passes through ReLU as in NumPy;
+``sigmoid`` and ``softplus`` print in forms whose ``math.exp`` never overflows (it
+raises ``OverflowError`` past about 709).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
 from typing import Any
 
 import sympy as sp
 from sympy.codegen.cfunctions import log1p
-from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.pycode import PythonCodePrinter
 
-from derive.printing.numpy_code import as_float_literals
+from derive.printing.code import CodePrinterMixin
 
 
-class ScalarCodePrinter(PythonCodePrinter):
-    """SymPy's ``PythonCodePrinter`` for one-variable-per-element code.
-
-    ``names`` renames symbols and array bases (``"y_observed" -> "y"``); ``helpers``
-    are the functions the module defines (``sigmoid``), called instead of inlined.
-    """
-
-    def __init__(
-        self, names: Mapping[str, str] | None = None, helpers: Iterable[str] = ()
-    ) -> None:
-        super().__init__({"fully_qualified_modules": True, "strict": True})
-        self.names = dict(names or {})
-        self.helpers = frozenset(helpers)
-
-    def doprint(self, expr: Any, assign_to: Any = None) -> str:
-        if isinstance(expr, sp.Basic):
-            expr = as_float_literals(expr)
-        return super().doprint(expr, assign_to)
-
-    def _as_ordered_terms(self, expr: sp.Expr, order: Any = None) -> list[sp.Expr]:
-        terms = super()._as_ordered_terms(expr, order=order)
-        return sorted(terms, key=lambda term: term.could_extract_minus_sign())
-
-    def _print_Symbol(self, expr: sp.Symbol) -> str:
-        return self.names.get(expr.name, expr.name)
+class ScalarCodePrinter(CodePrinterMixin, PythonCodePrinter):
+    """SymPy's ``PythonCodePrinter`` for one-variable-per-element code."""
 
     def _print_Indexed(self, expr: sp.Indexed) -> str:
         base = str(expr.base.label)
         suffix = "_".join(str(int(i)) for i in expr.indices)
         return f"{self.names.get(base, base)}_{suffix}"
-
-    def _print_Float(self, expr: sp.Float) -> str:
-        return repr(float(expr))
-
-    def _print_Relational(self, expr: sp.Expr) -> str:
-        left, right = (
-            self.parenthesize(a, PRECEDENCE["Relational"] + 1, strict=False)
-            for a in expr.args
-        )
-        return f"{left} {expr.rel_op} {right}"
 
     def _conditional(self, value: Any, condition: Any, otherwise: Any) -> str:
         return f"({self._print(value)} if {self._print(condition)} else {self._print(otherwise)})"

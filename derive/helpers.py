@@ -1,0 +1,97 @@
+"""The scalar functions a generated module defines for itself.
+
+Every module defines each activation it uses and its derivative (``relu``,
+``relu_derivative``), and the functions SymPy lacks that its formulas call
+(``sigmoid``, ``softplus``, printed in forms that do not overflow). Both module kinds
+print them alike, each with its own printer class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import sympy as sp
+
+from derive.activations import X
+from derive.functions import PRIMITIVES
+from derive.network import Network
+from derive.printing.text import text
+
+
+@dataclass(frozen=True)
+class ActivationCode:
+    """An activation and its derivative, as functions of ``x``."""
+
+    name: str
+    code: str
+    math: str
+    derivative_code: str
+    derivative_math: str
+
+
+@dataclass(frozen=True)
+class HelperCode:
+    """A scalar function SymPy lacks (``sigmoid``), printed in its stable form."""
+
+    name: str
+    code: str
+    math: str
+
+
+def primitives_used(formulas: Iterable[sp.Expr]) -> tuple[str, ...]:
+    """The functions of :mod:`derive.functions` that ``formulas`` call."""
+    formulas = list(formulas)
+    return tuple(
+        name
+        for name, primitive in PRIMITIVES.items()
+        if any(formula.has(primitive) for formula in formulas)
+    )
+
+
+def written_out(formula: sp.Expr) -> sp.Expr:
+    """``sigmoid(x)`` as ``1/(1 + exp(-x))``: a function SymPy lacks, by its definition."""
+    if type(formula) in PRIMITIVES.values():
+        return formula.rewrite(sp.exp)
+    return formula
+
+
+def scalar_functions(
+    network: Network,
+    primitives: tuple[str, ...],
+    printer: Callable[..., Any],
+    calls: Iterable[str],
+) -> tuple[tuple[ActivationCode, ...], tuple[HelperCode, ...]]:
+    """The activations' and the primitives' code, printed by ``printer(helpers=...)``.
+
+    ``calls`` names the functions the printed code may call; a function's own body
+    never calls itself (``sigmoid``'s body is the stable formula, not ``sigmoid(x)``).
+    """
+    callable_names = frozenset(calls)
+
+    def body(name: str, formula: sp.Expr) -> str:
+        return printer(helpers=callable_names - {name}).doprint(formula)
+
+    activations = tuple(
+        ActivationCode(
+            name=name,
+            code=body(name, function.formula),
+            math=text(written_out(function.formula)),
+            derivative_code=printer(helpers=callable_names).doprint(
+                function.derivative.formula
+            ),
+            derivative_math=text(function.derivative.formula),
+        )
+        for name, function in network.functions.items()
+    )
+    helpers = tuple(
+        HelperCode(
+            name,
+            body(name, PRIMITIVES[name](X)),
+            text(PRIMITIVES[name](X).rewrite(sp.exp)),
+        )
+        for name in primitives
+        if name not in network.functions
+    )
+    return activations, helpers
