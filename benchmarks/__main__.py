@@ -118,15 +118,20 @@ def markdown(record: dict) -> str:
         "",
         "## Derivation time: spec to files written",
         "",
-        "| style | depth | width | time | vs the narrowest |",
+        "| style | depth | width | time | vs the narrowest at this depth |",
         "| --- | ---: | ---: | ---: | ---: |",
     ]
     narrowest: dict[tuple[str, int], float] = {}
     for row in record["derivation"]:
-        base = narrowest.setdefault((row["style"], row["depth"]), row["seconds"])
+        key = (row["style"], row["depth"])
+        base = narrowest.setdefault(key, row["seconds"])
+        same_depth = sum(
+            1 for r in record["derivation"] if (r["style"], r["depth"]) == key
+        )
+        ratio = f"{row['seconds'] / base:.2f}x" if same_depth > 1 else "-"
         lines.append(
             f"| {row['style']} | {row['depth']} | {row['width']} "
-            f"| {row['seconds']:.2f} s | {row['seconds'] / base:.2f}x |"
+            f"| {row['seconds']:.2f} s | {ratio} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -147,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         seconds, turns, pause = 0.01, 2, 0.0
         mnist, sweep = QUICK_SIZES, (sweep_size(3),)
         derivation = derivation_time.run(
-            widths=(4, 64), depths=(2,), unrolled_widths=(3,)
+            widths=(4, 64), depths=(2,), unrolled_widths=(3,), unrolled_depths=(2,)
         )
     else:
         seconds, turns, pause = 0.25, 5, 0.5

@@ -42,25 +42,18 @@ def run(
     widths: tuple[int, ...] = (4, 64, 1024, 4096),
     depths: tuple[int, ...] = (3, 10),
     unrolled_widths: tuple[int, ...] = (3, 8, 16),
+    unrolled_depths: tuple[int, ...] = (6, 10),
 ) -> list[dict]:
-    """Rows of (style, depth, width, seconds); the vectorized ones interleaved so
-    that drift in the host's speed affects every width alike."""
+    """Rows of (style, depth, width, seconds): vectorized against width at each depth;
+    unrolled against width at depth 3, then against depth at width 4."""
+    points = [("vectorized", d, w) for d in depths for w in widths]
+    points += [("unrolled", 3, w) for w in unrolled_widths]
+    points += [("unrolled", d, 4) for d in unrolled_depths]
     rows = []
-    for depth in depths:
-        for width in widths:
-            seconds = seconds_to_generate(network(width, depth), "vectorized")
-            rows.append(
-                {
-                    "style": "vectorized",
-                    "depth": depth,
-                    "width": width,
-                    "seconds": seconds,
-                }
-            )
-    for width in unrolled_widths:
-        size = network(width, 3)
-        seconds = seconds_to_generate(size, "unrolled", repeats=1)
+    for style, depth, width in points:
+        repeats = 3 if style == "vectorized" else 1
+        seconds = seconds_to_generate(network(width, depth), style, repeats)
         rows.append(
-            {"style": "unrolled", "depth": 3, "width": width, "seconds": seconds}
+            {"style": style, "depth": depth, "width": width, "seconds": seconds}
         )
     return rows
