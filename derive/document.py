@@ -17,7 +17,7 @@ import sympy as sp
 from derive.activations import HEAVISIDE_AT_ZERO, X
 from derive.derivation import RENAMED, Derivation, Gradient, Step
 from derive.errors import SpecError
-from derive.evaluate import evaluate
+from derive.evaluate import ShapeError, evaluate
 from derive.losses import Y_OBSERVED, Y_PREDICTED, element_derivative
 from derive.network import INPUT_UNIT, Array, Network
 from derive.passes.collapse import collapse
@@ -223,12 +223,9 @@ def _worked_point(derivation: Derivation, latex) -> WorkedPoint | None:
     point = {("y_observed" if k == "y" else k): v for k, v in spec.worked_point.items()}
     try:
         numbers = evaluate(derivation, point)
-    except ValueError as error:
-        name = str(error).split(" ", 1)[0]
-        field = "y" if name == "y_observed" else name
-        raise SpecError(
-            spec.source, f"worked_point.{field}", str(error).split(" ", 1)[1]
-        ) from None
+    except ShapeError as error:
+        field = "y" if error.name == "y_observed" else error.name
+        raise SpecError(spec.source, f"worked_point.{field}", error.message) from None
     network = derivation.network
 
     def shown(name: str) -> tuple[str, str]:

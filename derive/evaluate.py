@@ -24,6 +24,17 @@ from derive.passes.unroll import elements, unroll
 DIGITS = 30
 
 
+class ShapeError(ValueError):
+    """A number given for an array does not have the array's shape."""
+
+    def __init__(
+        self, name: str, shape: tuple[int, ...], expected: tuple[int, ...]
+    ) -> None:
+        super().__init__(f"{name} has shape {shape}, expected {expected}")
+        self.name = name
+        self.message = f"has shape {shape}, expected {expected}"
+
+
 def evaluate(derivation: Derivation, point: Mapping[str, Any]) -> dict[str, np.ndarray]:
     """Every value and gradient of ``derivation`` at ``point``; see :class:`Evaluator`."""
     return Evaluator(derivation, point).results
@@ -80,9 +91,7 @@ class Evaluator:
     def _given(self, array: Array, values: Any) -> None:
         grid = np.asarray(values, dtype=object)
         if grid.shape != self.shape(array):
-            raise ValueError(
-                f"{array.name} has shape {grid.shape}, expected {self.shape(array)}"
-            )
+            raise ShapeError(array.name, grid.shape, self.shape(array))
         for at in elements(grid.shape):
             self.known[(array.name, at)] = _given_number(grid[at])
         self.results[array.name] = _grid(self.known, array.name, grid.shape)
