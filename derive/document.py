@@ -193,7 +193,7 @@ def _column(
     network: Network, array: Array, caption: str, weights: tuple[Array, ...]
 ) -> Column:
     """A column of unit circles; a wide layer shows its first units, dots, its last."""
-    width = int(network.shape(array)[-1]) if _has_units(array) else 1
+    width = int(network.shape(array)[-1]) if array.has_units else 1
     if width <= DRAWN_UNITS:
         units = tuple((width - 1) / 2 - k for k in range(width))
         gap = None
@@ -209,10 +209,6 @@ def _column(
         weights=", ".join(latex_name(p.name) for p in weights),
         parameters=", ".join(p.name for p in weights),
     )
-
-
-def _has_units(array: Array) -> bool:
-    return len(array.indices) > int(array.batched)
 
 
 def _worked_point(derivation: Derivation, latex) -> WorkedPoint | None:

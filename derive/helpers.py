@@ -40,9 +40,16 @@ class HelperCode:
     math: str
 
 
-def primitives_used(formulas: Iterable[sp.Expr]) -> tuple[str, ...]:
-    """The functions of :mod:`derive.functions` that ``formulas`` call."""
-    formulas = list(formulas)
+def primitives_used(network: Network, more: Iterable[sp.Expr]) -> tuple[str, ...]:
+    """The functions of :mod:`derive.functions` that the network's activations, their
+    derivatives, its loss or the expressions ``more`` call."""
+    functions = network.functions.values()
+    formulas = [
+        *(f.formula for f in functions),
+        *(f.derivative.formula for f in functions),
+        network.loss_formula,
+        *more,
+    ]
     return tuple(
         name
         for name, primitive in PRIMITIVES.items()

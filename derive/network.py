@@ -73,6 +73,11 @@ class Array:
     def batched(self) -> bool:
         return bool(self.sizes) and self.sizes[0] == N_BATCH
 
+    @property
+    def has_units(self) -> bool:
+        """Whether it has a unit axis (a problem-set scalar, or one per sample, has not)."""
+        return len(self.indices) > int(self.batched)
+
 
 @dataclass(frozen=True)
 class Network:
@@ -96,11 +101,6 @@ class Network:
         return is_batched(self.spec)
 
     @property
-    def activations(self) -> tuple[str, ...]:
-        """The activations the network uses, in order of first use."""
-        return tuple(self.functions)
-
-    @property
     def output(self) -> Array:
         return self.array("y_predicted")
 
@@ -108,6 +108,13 @@ class Network:
     def loss_formula(self) -> sp.Expr:
         """The loss with every element loss written out, for printing."""
         return expand_losses(self.loss)
+
+    @property
+    def loss_of_prediction(self) -> sp.Expr:
+        """The loss in ``y_predicted`` and ``y_observed`` alone (softmax's log
+        normalizer written out): what ``loss(y_predicted, y_observed)`` computes."""
+        normalizer = {v.element: v.definition for v in self.values if v.name == "lse"}
+        return self.loss_formula.xreplace(normalizer)
 
     def array(self, name: str) -> Array:
         for array in (*self.values, *self.parameters, self.observed):
@@ -168,7 +175,7 @@ def build_network(spec: NetworkSpec) -> Network:
         indices, sizes = axes(size, layer_spec.width, UNIT)
         out_units = indices[1:] if batched else indices
         out_sizes = sizes[1:] if batched else sizes
-        in_units = (INPUT_UNIT,) if _has_units(previous, batched) else ()
+        in_units = (INPUT_UNIT,) if previous.has_units else ()
         in_element = previous.at(
             *previous.indices[: len(previous.indices) - len(in_units)], *in_units
         )
@@ -224,10 +231,6 @@ def build_network(spec: NetworkSpec) -> Network:
         widths=widths,
         functions=functions,
     )
-
-
-def _has_units(array: Array, batched: bool) -> bool:
-    return len(array.indices) > (1 if batched else 0)
 
 
 def _element_loss(

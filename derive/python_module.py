@@ -92,14 +92,7 @@ def module_context(derivation: Derivation) -> ModuleContext:
         for g in derivation.gradients
     }
     functions = network.functions
-    primitives = primitives_used(
-        [
-            *(f.formula for f in functions.values()),
-            *(f.derivative.formula for f in functions.values()),
-            network.loss_formula,
-            *arrays.values(),
-        ]
-    )
+    primitives = primitives_used(network, arrays.values())
     helper_names = {*functions, *primitives}
     activations, helpers = scalar_functions(
         network, primitives, NumPyCodePrinter, helper_names
@@ -119,10 +112,7 @@ def module_context(derivation: Derivation) -> ModuleContext:
     )
     output = network.output
     loss_names = {N_BATCH.name: f"{output.name}.shape[0]"}
-    loss = network.loss_formula.xreplace(
-        {v.element: v.definition for v in network.values if v.name == "lse"}
-    )
-    loss_code = code(loss, (), loss_names)
+    loss_code = code(network.loss_of_prediction, (), loss_names)
     local = NumPyCodePrinter(
         {N_BATCH.name: "x.shape[0]", "y_observed": "y"}, helper_names
     )

@@ -78,15 +78,7 @@ def unrolled_context(derivation: Derivation) -> UnrolledContext:
     """Unroll and print every expression of ``derivation`` for the template."""
     network = derivation.network
     widths = network.widths
-    functions = network.functions
-    primitives = primitives_used(
-        [
-            *(f.formula for f in functions.values()),
-            *(f.derivative.formula for f in functions.values()),
-            network.loss_formula,
-            *(g.expression for g in derivation.gradients),
-        ]
-    )
+    primitives = primitives_used(network, (g.expression for g in derivation.gradients))
     printer = ScalarCodePrinter(helpers=primitives)
     made = [printer]
 
@@ -132,11 +124,10 @@ def unrolled_context(derivation: Derivation) -> UnrolledContext:
         (g.name, lines(g.array, g.expression, g.array.indices))
         for g in derivation.gradients
     )
-    normalizer = {v.element: v.definition for v in network.values if v.name == "lse"}
-    loss = unroll(expand_activations(network.loss_formula.xreplace(normalizer)), widths)
+    loss = unroll(expand_activations(network.loss_of_prediction), widths)
     gradient_of = {g.target.name: g.array for g in derivation.gradients}
     loss_code = printer.doprint(loss)
-    log_sum_exp = bool(normalizer) or loss.has(ScalarLogSumExp)
+    log_sum_exp = loss.has(ScalarLogSumExp)
     return UnrolledContext(
         network=network,
         activations=activations,
