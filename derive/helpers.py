@@ -58,8 +58,9 @@ def primitives_used(network: Network, more: Iterable[sp.Expr]) -> tuple[str, ...
 
 
 def written_out(formula: sp.Expr) -> sp.Expr:
-    """``sigmoid(x)`` as ``1/(1 + exp(-x))``: a function SymPy lacks, by its definition."""
-    if type(formula) in PRIMITIVES.values():
+    """A single function of ``x`` by its definition: ``sigmoid(x)`` as
+    ``1/(1 + exp(-x))``, ``tanh(x)`` in exponentials; anything else as it is."""
+    if isinstance(formula, sp.Function) and formula.args == (X,):
         return formula.rewrite(sp.exp)
     return formula
 

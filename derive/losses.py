@@ -83,7 +83,7 @@ def make_loss(
     if kind == "mse":
         return Loss(kind, d**2, "mean", "squared error averaged like torch's MSELoss")
     if kind == "huber":
-        bound = sp.Float(DEFAULT_DELTA if delta is None else delta)
+        bound = _number(DEFAULT_DELTA if delta is None else delta)
         element = sp.Piecewise(
             (d**2 / 2, sp.Abs(d) <= bound), (bound * (sp.Abs(d) - bound / 2), True)
         )
@@ -106,6 +106,11 @@ def make_loss(
     if derivative.has(sp.Derivative, sp.Subs):
         raise FormulaError(f"SymPy cannot differentiate it (got {derivative})")
     return Loss(kind, formula, "sum", "a custom loss, summed over output units")
+
+
+def _number(value: float) -> sp.Expr:
+    """An integral value as an Integer (so ``1.0*x`` reads ``x``), else a Float."""
+    return sp.Integer(int(value)) if float(value).is_integer() else sp.Float(value)
 
 
 class ElementLoss(sp.Function):

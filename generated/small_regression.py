@@ -67,7 +67,7 @@ OUTPUT_SHAPE = ("batch", 2)
 
 
 def tanh(x: Any) -> Any:
-    """``tanh(x) = tanh(x)``, elementwise."""
+    """``tanh(x) = (exp(x) - exp(-x))/(exp(x) + exp(-x))``, elementwise."""
     return numpy.tanh(x)
 
 

@@ -14,11 +14,11 @@ Forward pass, in index form::
     r1[b, i] = b1[i] + Σ_k W1[i, k]*h0[b, k]
     h1[b, i] = tanh(r1[b, i])
     y_predicted[b, i] = b2[i] + Σ_k W2[i, k]*h1[b, k]
-    L = Σ_b,i Piecewise(((y_predicted[b, i] - y_observed[b, i])**2/2, Abs(y_observed[b, i] - y_predicted[b, i]) <= 1.0), (1.0*Abs(y_observed[b, i] - y_predicted[b, i]) - 0.5, True))/(n2*n_batch)
+    L = Σ_b,i Piecewise(((y_predicted[b, i] - y_observed[b, i])**2/2, Abs(y_observed[b, i] - y_predicted[b, i]) <= 1), (Abs(y_observed[b, i] - y_predicted[b, i]) - 1/2, True))/(n2*n_batch)
 
 Backward pass, each line from ``sympy.diff`` and the chain rule::
 
-    d_loss_d_ypredicted[b, i] = Piecewise((y_predicted[b, i] - y_observed[b, i], Abs(y_observed[b, i] - y_predicted[b, i]) <= 1.0), (-1.0*sign(y_observed[b, i] - y_predicted[b, i]), True))/(n2*n_batch)
+    d_loss_d_ypredicted[b, i] = Piecewise((y_predicted[b, i] - y_observed[b, i], Abs(y_observed[b, i] - y_predicted[b, i]) <= 1), (-sign(y_observed[b, i] - y_predicted[b, i]), True))/(n2*n_batch)
     d_loss_d_h1[b, i] = Σ_m W2[m, i]*d_loss_d_ypredicted[b, m]
     d_loss_d_r1[b, i] = (1 - h1[b, i]**2)*d_loss_d_h1[b, i]
     d_loss_d_h0[b, i] = Σ_m W1[m, i]*d_loss_d_r1[b, m]
@@ -64,7 +64,7 @@ OUTPUT_SHAPE = ("batch", 1)
 
 
 def tanh(x: Any) -> Any:
-    """``tanh(x) = tanh(x)``, elementwise."""
+    """``tanh(x) = (exp(x) - exp(-x))/(exp(x) + exp(-x))``, elementwise."""
     return numpy.tanh(x)
 
 
@@ -99,7 +99,7 @@ def loss(params: Mapping[str, ArrayLike], x: ArrayLike, y: ArrayLike, /) -> Any:
 
 
 def loss(*args: Any) -> Any:
-    """The loss ``L = Σ_b,i Piecewise(((y_predicted[b, i] - y_observed[b, i])**2/2, Abs(y_observed[b, i] - y_predicted[b, i]) <= 1.0), (1.0*Abs(y_observed[b, i] - y_predicted[b, i]) - 0.5, True))/(n2*n_batch)``.
+    """The loss ``L = Σ_b,i Piecewise(((y_predicted[b, i] - y_observed[b, i])**2/2, Abs(y_observed[b, i] - y_predicted[b, i]) <= 1), (Abs(y_observed[b, i] - y_predicted[b, i]) - 1/2, True))/(n2*n_batch)``.
 
     ``loss(y_predicted, y_observed)`` is the problem set's; ``loss(params, x, y)``
     runs the forward pass first.
@@ -115,9 +115,9 @@ def loss(*args: Any) -> Any:
     return (
         numpy.sum(
             numpy.where(
-                numpy.abs(y_observed - y_predicted) <= 1.0,
+                numpy.abs(y_observed - y_predicted) <= 1,
                 (1 / 2) * (y_predicted - y_observed) ** 2,
-                1.0 * numpy.abs(y_observed - y_predicted) - 0.5,
+                numpy.abs(y_observed - y_predicted) - 1 / 2,
             )
         )
         / y_predicted.shape[0]
@@ -127,13 +127,13 @@ def loss(*args: Any) -> Any:
 def d_loss_d_ypredicted(variable_dict: Mapping[str, Any], y_observed: Any) -> Any:
     """Gradient of the loss with respect to ``y_predicted``.
 
-    ``d_loss_d_ypredicted[b, i] = Piecewise((y_predicted[b, i] - y_observed[b, i], Abs(y_observed[b, i] - y_predicted[b, i]) <= 1.0), (-1.0*sign(y_observed[b, i] - y_predicted[b, i]), True))/(n2*n_batch)``
+    ``d_loss_d_ypredicted[b, i] = Piecewise((y_predicted[b, i] - y_observed[b, i], Abs(y_observed[b, i] - y_predicted[b, i]) <= 1), (-sign(y_observed[b, i] - y_predicted[b, i]), True))/(n2*n_batch)``
     """
     return (
         numpy.where(
-            numpy.abs(y_observed - variable_dict["y_predicted"]) <= 1.0,
+            numpy.abs(y_observed - variable_dict["y_predicted"]) <= 1,
             variable_dict["y_predicted"] - y_observed,
-            -1.0 * numpy.sign(y_observed - variable_dict["y_predicted"]),
+            -numpy.sign(y_observed - variable_dict["y_predicted"]),
         )
         / variable_dict["x"].shape[0]
     )
@@ -269,9 +269,9 @@ def gradients(
     y_predicted = values["y_predicted"]
     d_loss_d_ypredicted = (
         numpy.where(
-            numpy.abs(y - y_predicted) <= 1.0,
+            numpy.abs(y - y_predicted) <= 1,
             y_predicted - y,
-            -1.0 * numpy.sign(y - y_predicted),
+            -numpy.sign(y - y_predicted),
         )
         / x.shape[0]
     )
