@@ -144,7 +144,7 @@ def _with_pdfs(outputs: list[Output]) -> list[Output]:
     result = []
     for output in outputs:
         result.append(output)
-        if output.name.endswith(".tex"):
+        if output.name.endswith(".tex") and isinstance(output.text, str):
             name = output.name.removesuffix(".tex")
             result.append(Output(f"{name}.pdf", compile_tex(output.text, name).pdf))
     return result

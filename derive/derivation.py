@@ -132,6 +132,7 @@ def _through(
     user: Array, upstream: Array, element: sp.Expr, index_symbols: set
 ) -> Step:
     """The chain-rule term ``sum_m dL/du[m] * du[m]/dt`` through the value ``user``."""
+    assert user.definition is not None, "only computed values use other arrays"
     dummies = tuple(RENAMED.get(index, index) for index in user.indices)
     definition = user.definition.xreplace(RENAMED)
     local = _in_output_form(sp.diff(definition, element), definition, user.at(*dummies))

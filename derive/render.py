@@ -19,9 +19,9 @@ from derive.derivation import derive
 from derive.document import document_context
 from derive.errors import DeriveError
 from derive.network import build_network
-from derive.python_module import module_context
+from derive.python_module import ModuleContext, module_context
 from derive.spec import NetworkSpec
-from derive.unrolled_module import Line, unrolled_context
+from derive.unrolled_module import Line, UnrolledContext, unrolled_context
 
 PACKAGE = Path(__file__).resolve().parent
 
@@ -59,17 +59,12 @@ def _tex_escape(text: str) -> str:
 
 
 def _environment(latex: bool) -> jinja2.Environment:
-    delimiters = (
-        dict(
-            block_start_string="<%",
-            block_end_string="%>",
-            variable_start_string="<<",
-            variable_end_string=">>",
-            comment_start_string="<#",
-            comment_end_string="#>",
-        )
+    """Jinja for the templates; LaTeX templates use ``<< >>`` and ``<% %>``, since
+    LaTeX is full of braces."""
+    block, variable, comment = (
+        (("<%", "%>"), ("<<", ">>"), ("<#", "#>"))
         if latex
-        else {}
+        else (("{%", "%}"), ("{{", "}}"), ("{#", "#}"))
     )
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(resource_folder("templates")),
@@ -78,7 +73,12 @@ def _environment(latex: bool) -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
         autoescape=False,
-        **delimiters,
+        block_start_string=block[0],
+        block_end_string=block[1],
+        variable_start_string=variable[0],
+        variable_end_string=variable[1],
+        comment_start_string=comment[0],
+        comment_end_string=comment[1],
     )
     environment.filters["pytuple"] = _python_tuple
     environment.filters["texescape"] = _tex_escape
@@ -96,6 +96,7 @@ def header(source: str, comment: str) -> str:
 def render(spec: NetworkSpec, source: str) -> list[Output]:
     """Every file for ``spec``: ``NAME.py``, ``NAME.tex`` and ``NAME.md``."""
     derivation = derive(build_network(spec))
+    context: ModuleContext | UnrolledContext
     if spec.style == "unrolled":
         context = unrolled_context(derivation)
         template = "unrolled.py.j2"

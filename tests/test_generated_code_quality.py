@@ -9,7 +9,7 @@ import sys
 import pytest
 from ruff.__main__ import find_ruff_bin
 
-from tests.conftest import GENERATED
+from tests.conftest import GENERATED, ROOT
 
 MODULES = sorted(GENERATED.glob("*.py"))
 
@@ -60,3 +60,22 @@ def test_imports_only_numpy_and_the_standard_library(path):
         for alias in node.names
     }
     assert imported <= {"numpy", "__future__", "collections", "typing"}, imported
+
+
+def test_derive_itself_type_checks_and_is_lint_clean():
+    """derive's own source: mypy (SymPy ships no types, so its imports are Any) and
+    ruff, with the repository's configuration."""
+    pytest.importorskip("mypy")
+    package = str(ROOT / "derive")
+    assert_succeeds(
+        sys.executable,
+        "-m",
+        "mypy",
+        "--ignore-missing-imports",
+        "--no-incremental",
+        package,
+    )
+    assert_succeeds(find_ruff_bin(), "check", package, str(ROOT / "benchmarks"))
+    assert_succeeds(
+        find_ruff_bin(), "format", "--check", package, str(ROOT / "benchmarks")
+    )

@@ -47,13 +47,11 @@ class NumPyCodePrinter(CodePrinterMixin, NumPyPrinter):
         ReLU gradient does.
         """
         arg, *at_zero = expr.args
-        compare = {0: "greater", 1: "greater_equal"}.get(
-            at_zero[0] if at_zero else None
-        )
+        value = at_zero[0] if at_zero else sp.Rational(1, 2)  # SymPy's default
         x = self._print(arg)
-        if compare is None:
-            value = self._print(sp.Float(at_zero[0]) if at_zero else sp.Float(0.5))
-            return f"numpy.heaviside({x}, {value})"
+        if value not in (0, 1):
+            return f"numpy.heaviside({x}, {self._print(sp.Float(value))})"
+        compare = "greater" if value == 0 else "greater_equal"
         return f"numpy.{compare}({x}, 0).astype(numpy.result_type({x}, 0.0))"
 
     def _print_Max(self, expr: sp.Expr) -> str:
