@@ -51,6 +51,22 @@ def _loss_of(xp: Any, size: Size, softmax_cross_entropy: Callable | None = None)
     return loss
 
 
+def _torch_loss(size: Size, params: dict, x: Any, y: Any) -> Any:
+    """The network's loss in torch, as ``nn.Linear``, ``relu`` and torch's losses."""
+    import torch
+    import torch.nn.functional as F
+
+    h = x
+    layers = _layers(size)
+    for n in range(layers):
+        h = F.linear(h, params[f"W{n}"], params[f"b{n}"])
+        if n < layers - 1:
+            h = torch.relu(h)
+    if size.loss == "softmax_cross_entropy":
+        return F.cross_entropy(h, y)
+    return F.mse_loss(h, y)
+
+
 def torch_backward(
     size: Size, params: dict, x: np.ndarray, y: np.ndarray
 ) -> Gradient | None:
@@ -58,23 +74,12 @@ def torch_backward(
     if not installed("torch"):
         return None
     import torch
-    import torch.nn.functional as F
 
     leaves = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-    layers = _layers(size)
 
     def gradient() -> dict:
-        h = xt
-        for n in range(layers):
-            h = F.linear(h, leaves[f"W{n}"], leaves[f"b{n}"])
-            if n < layers - 1:
-                h = torch.relu(h)
-        if size.loss == "softmax_cross_entropy":
-            loss = F.cross_entropy(h, yt)
-        else:
-            loss = F.mse_loss(h, yt)
-        loss.backward()
+        _torch_loss(size, leaves, xt, yt).backward()
         grads = {k: t.grad for k, t in leaves.items()}
         for t in leaves.values():
             t.grad = None
@@ -90,23 +95,10 @@ def torch_func_grad(
     if not installed("torch"):
         return None
     import torch
-    import torch.nn.functional as F
 
     tensors = {k: torch.from_numpy(v) for k, v in params.items()}
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-    layers = _layers(size)
-
-    def loss(p: dict) -> Any:
-        h = xt
-        for n in range(layers):
-            h = F.linear(h, p[f"W{n}"], p[f"b{n}"])
-            if n < layers - 1:
-                h = torch.relu(h)
-        if size.loss == "softmax_cross_entropy":
-            return F.cross_entropy(h, yt)
-        return F.mse_loss(h, yt)
-
-    gradient = torch.func.grad(loss)
+    gradient = torch.func.grad(lambda p: _torch_loss(size, p, xt, yt))
     return lambda: gradient(tensors)
 
 
