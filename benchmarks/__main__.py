@@ -19,10 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks import derivation_time, gradient_speed
+from benchmarks import attention, derivation_time, gradient_speed
 from benchmarks.networks import MNIST_SIZES, SWEEP_WIDTHS, Size, sweep_size
 from benchmarks.peers import installed
 from benchmarks.plot import plot_sweep
+from benchmarks.timing import format_time
 
 RESULTS = Path(__file__).resolve().parent / "results"
 QUICK_SIZES = (
@@ -57,14 +58,10 @@ def _gradient_table(rows: list[dict]) -> list[str]:
     ]
     for row in rows:
         lines.append(
-            f"| {row['size']} | {row['method']} | {_time(row['us'])} "
+            f"| {row['size']} | {row['method']} | {format_time(row['us'])} "
             f"| {row['vs_hand']:.2f}x | {row['vs_limit']:.2f}x |"
         )
     return lines
-
-
-def _time(us: float) -> str:
-    return f"{us / 1000:.2f} ms" if us >= 1000 else f"{us:.1f} us"
 
 
 SHORT_NAMES = {
@@ -90,7 +87,7 @@ def summary(record: dict) -> list[str]:
     ]
     for size in dict.fromkeys(r["size"] for r in rows):
         times = {r["method"]: r["us"] for r in rows if r["size"] == size}
-        cells = [_time(times[m]) if m in times else "-" for m in methods]
+        cells = [format_time(times[m]) if m in times else "-" for m in methods]
         lines.append(f"| {size} | " + " | ".join(cells) + " |")
     return lines
 
@@ -133,6 +130,8 @@ def markdown(record: dict) -> str:
             f"| {row['style']} | {row['depth']} | {row['width']} "
             f"| {row['seconds']:.2f} s | {ratio} |"
         )
+    if record.get("attention"):
+        lines += attention.markdown(record["attention"], record["attention_derivation"])
     return "\n".join(lines) + "\n"
 
 
@@ -154,10 +153,12 @@ def main(argv: list[str] | None = None) -> int:
         derivation = derivation_time.run(
             widths=(4, 64), depths=(2,), unrolled_widths=(3,), unrolled_depths=(2,)
         )
+        attention_size, attention_repeats = attention.QUICK, 1
     else:
         seconds, turns, pause = 0.25, 5, 0.5
         mnist, sweep = MNIST_SIZES, tuple(sweep_size(w) for w in SWEEP_WIDTHS)
         derivation = derivation_time.run()
+        attention_size, attention_repeats = attention.FULL, 3
     record = {
         "machine": machine(),
         "seed": gradient_speed.run_seed(seconds, turns, pause),
@@ -165,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
         "sweep": gradient_speed.run(sweep, seconds, turns, pause),
         "jax_compile": gradient_speed.jax_compile_seconds(mnist + sweep),
         "derivation": derivation,
+        # the attention block's turns are twice as long: its calls take milliseconds
+        "attention": attention.run(attention_size, 2 * seconds, turns + 2, pause),
+        "attention_derivation": attention.derivation_seconds(repeats=attention_repeats),
     }
     table = markdown(record)
     print(table)

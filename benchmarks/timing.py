@@ -35,6 +35,17 @@ def compare(
     pause: float = 0.5,
 ) -> dict[str, float]:
     """Seconds per call of each method in its best turn, the turns rotating."""
+    samples = turn_samples(methods, seconds_per_turn, turns, pause)
+    return {name: min(values) for name, values in samples.items()}
+
+
+def turn_samples(
+    methods: Mapping[str, Callable[[], object]],
+    seconds_per_turn: float = 0.2,
+    turns: int = 7,
+    pause: float = 0.5,
+) -> dict[str, list[float]]:
+    """Seconds per call of each method in each of its turns, the turns rotating."""
     for function in methods.values():  # warm up caches, JIT, thread pools
         function()
     counts = {name: calls_per_turn(f, seconds_per_turn) for name, f in methods.items()}
@@ -47,4 +58,9 @@ def compare(
                 function()
             samples[name].append((time.perf_counter() - start) / count)
             time.sleep(pause)
-    return {name: min(values) for name, values in samples.items()}
+    return samples
+
+
+def format_time(us: float) -> str:
+    """Microseconds as a table shows them."""
+    return f"{us / 1000:.2f} ms" if us >= 1000 else f"{us:.1f} us"

@@ -31,7 +31,20 @@ def test_benchmarks_run_at_a_tiny_size(tmp_path):
     assert "torch loss.backward()" in methods  # torch is installed with the tests
     assert all(row["us"] > 0 for row in rows)
     assert {row["style"] for row in record["derivation"]} == {"vectorized", "unrolled"}
+    attention = record["attention"]
+    methods = {row["method"] for row in attention["rows"]}
+    assert {"hand-written NumPy", "torch loss.backward()"} <= methods
+    # derive's generated module is timed once derive builds equation specs (issue 10);
+    # until then a line says why it is not
+    assert "derive, generated" in methods or any(
+        line.startswith("derive, generated: skipped: ") for line in attention["skipped"]
+    )
+    derivation = record["attention_derivation"]
+    assert [row["d_model"] for row in derivation["rows"]] == [6, 512] or (
+        derivation["skipped"].startswith("derivation time: skipped: ")
+    )
     table = (tmp_path / "latest.md").read_text()
+    assert "## Self-attention block" in table
     assert table.startswith("## Machine")
     assert "## Summary: time per gradient of every parameter" in table
     assert table in result.stdout
