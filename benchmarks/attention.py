@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.networks import import_file
-from benchmarks.peers import installed
+from benchmarks.peers import installed, torch_backward_of
 from benchmarks.timing import format_time, turn_samples
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -158,25 +158,6 @@ def _torch_loss(p: dict, x: Any, y: Any) -> Any:
     return ((predicted - y) ** 2).sum(dim=-1).mean()
 
 
-def torch_backward(params: dict, x: np.ndarray, y: np.ndarray) -> Callable | None:
-    """``loss.backward()`` on leaf tensors, reading ``.grad`` and clearing it."""
-    if not installed("torch"):
-        return None
-    import torch
-
-    leaves = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-
-    def gradient() -> dict:
-        _torch_loss(leaves, xt, yt).backward()
-        grads = {k: t.grad for k, t in leaves.items()}
-        for t in leaves.values():
-            t.grad = None
-        return grads
-
-    return gradient
-
-
 def jax_jit_grad(
     params: dict, x: np.ndarray, y: np.ndarray
 ) -> tuple[Callable, float] | None:
@@ -250,7 +231,7 @@ def methods(
         found[GENERATED] = lambda: module.gradients(params, x, y)
     jax_compile = None
     built = {
-        "torch loss.backward()": torch_backward(params, x, y),
+        "torch loss.backward()": torch_backward_of(_torch_loss, params, x, y),
         "jax.jit(jax.grad)": jax_jit_grad(params, x, y),
     }
     for name, function in built.items():

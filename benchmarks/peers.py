@@ -71,6 +71,16 @@ def torch_backward(
     size: Size, params: dict, x: np.ndarray, y: np.ndarray
 ) -> Gradient | None:
     """``loss.backward()`` on leaf tensors, reading ``.grad`` and clearing it."""
+    return torch_backward_of(
+        lambda p, xt, yt: _torch_loss(size, p, xt, yt), params, x, y
+    )
+
+
+def torch_backward_of(
+    loss: Callable[[dict, Any, Any], Any], params: dict, x: np.ndarray, y: np.ndarray
+) -> Gradient | None:
+    """``loss(params, x, y).backward()`` in torch, on leaf tensors, reading ``.grad``
+    and clearing it; None without torch."""
     if not installed("torch"):
         return None
     import torch
@@ -79,7 +89,7 @@ def torch_backward(
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
 
     def gradient() -> dict:
-        _torch_loss(size, leaves, xt, yt).backward()
+        loss(leaves, xt, yt).backward()
         grads = {k: t.grad for k, t in leaves.items()}
         for t in leaves.values():
             t.grad = None

@@ -22,6 +22,10 @@ equal, because the derivation keeps sizes symbolic (a spec must stay valid when 
 size changes). An axis without a name (the size-1 axis ``keepdims=True`` leaves)
 broadcasts as NumPy's does. The batch axis is the axis named ``"batch"``.
 
+At a kink the gradient follows torch, as derive does: ``relu'(0) = 0``, ``abs'(0) = 0``,
+``leaky_relu``'s slope at 0, and ``maximum``/``minimum`` pass half the gradient to each
+side of a tie. Random points never land there.
+
 A spec that breaks a rule raises :class:`EquationSpecError` naming the field or the
 equation (``h0: x @ W0: contracting d_in (4) with d_h (8)``); data that does not fit
 the spec raises ``ValueError`` naming the array, the axis and both sizes.
