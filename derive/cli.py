@@ -20,12 +20,15 @@ from pathlib import Path
 
 from derive import __version__
 from derive.errors import DeriveError
-from derive.files import stale, write_all
+from derive.files import display_path, stale, write_all
 from derive.pdf import compile_tex, pdflatex
-from derive.render import Output, render, resource_folder
+from derive.progress import StatusLine
+from derive.render import Output, Status, render, resource_folder
 from derive.spec import load_spec
 
 DEFAULT_SPEC = "specs/seed.toml"
+#: Seconds a run goes on before it says, on a terminal, what it is doing.
+STATUS_DELAY = 1.0
 DESCRIPTIONS = {
     ".py": "gradient code",
     ".tex": "derivation, LaTeX",
@@ -68,14 +71,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _display(path: Path) -> str:
-    """``path`` as the generated headers name it: relative to here when it can be."""
-    try:
-        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
-        return path.resolve().as_posix()
-
-
 def _spec_files(given: Sequence[str]) -> list[Path]:
     """The spec files named, with each folder replaced by the ``*.toml`` in it."""
     files: list[Path] = []
@@ -84,42 +79,55 @@ def _spec_files(given: Sequence[str]) -> list[Path]:
         if path.is_dir():
             found = sorted(path.glob("*.toml"))
             if not found:
-                raise DeriveError(f"{_display(path)}: no *.toml spec in this folder")
+                raise DeriveError(
+                    f"{display_path(path)}: no *.toml spec in this folder"
+                )
             files.extend(found)
         else:
             files.append(path)
     return files
 
 
-def _outputs(specs: Sequence[str]) -> list[Output]:
+def _outputs(specs: Sequence[str], status: Status) -> list[Output]:
     if not specs:
         default = resource_folder("specs") / Path(DEFAULT_SPEC).name
-        return render(load_spec(default), DEFAULT_SPEC)
+        return render(load_spec(default), DEFAULT_SPEC, _saying(status, DEFAULT_SPEC))
     outputs: list[Output] = []
     names: dict[str, str] = {}
-    for path in _spec_files(specs):
+    files = _spec_files(specs)
+    for number, path in enumerate(files, start=1):
         spec = load_spec(path)
-        source = _display(path)
+        source = display_path(path)
         if spec.name in names:
             raise DeriveError(
                 f"{source}: name: '{spec.name}' is also the name in {names[spec.name]}; "
                 "each network needs its own name"
             )
         names[spec.name] = source
-        outputs.extend(render(spec, source))
+        where = f"{source} ({number} of {len(files)})" if len(files) > 1 else source
+        outputs.extend(render(spec, source, _saying(status, where)))
     return outputs
+
+
+def _saying(status: Status, where: str) -> Status:
+    """``status``, each text prefixed with the spec it is about."""
+    return lambda text: status(f"{where}: {text}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; return the exit status."""
     arguments = _parser().parse_args(argv)
+    # On a terminal, a run that takes longer than STATUS_DELAY says what it is doing.
+    status = StatusLine("derive: ", delay=STATUS_DELAY)
     try:
-        outputs = _outputs(arguments.specs)
+        with status:
+            outputs = _outputs(arguments.specs, status)
+            if not arguments.check:
+                if arguments.pdf:
+                    outputs = _with_pdfs(outputs, status)
+                changed = write_all(arguments.out, outputs)
         if arguments.check:
             return _check(arguments.out, outputs)
-        if arguments.pdf:
-            outputs = _with_pdfs(outputs)
-        changed = write_all(arguments.out, outputs)
     except DeriveError as error:
         print(f"derive: error: {error}", file=sys.stderr)
         return 2
@@ -128,8 +136,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     for output in outputs:
         path = arguments.out / output.name
-        status = "wrote    " if path in changed else "unchanged"
-        print(f"{status} {path.as_posix():<36} {DESCRIPTIONS[path.suffix]}")
+        state = "wrote    " if path in changed else "unchanged"
+        print(f"{state} {path.as_posix():<36} {DESCRIPTIONS[path.suffix]}")
     suffix = ".pdf" if arguments.pdf else ".md"
     readable = [o.name for o in outputs if o.name.endswith(suffix)]
     print(
@@ -138,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _with_pdfs(outputs: list[Output]) -> list[Output]:
+def _with_pdfs(outputs: list[Output], status: Status) -> list[Output]:
     """``outputs``, each ``NAME.tex`` followed by its compiled ``NAME.pdf``."""
     pdflatex()  # fail before any compiling if it is missing
     result = []
@@ -146,6 +154,7 @@ def _with_pdfs(outputs: list[Output]) -> list[Output]:
         result.append(output)
         if output.name.endswith(".tex") and isinstance(output.text, str):
             name = output.name.removesuffix(".tex")
+            status(f"compiling {name}.pdf with pdflatex")
             result.append(Output(f"{name}.pdf", compile_tex(output.text, name).pdf))
     return result
 

@@ -40,6 +40,7 @@ class GradientMath:
     """The derivation of one gradient: chain rule, local derivatives, result."""
 
     name: str  # code name, d_loss_d_W1
+    target: str  # name of the value or parameter it is the gradient of, W1
     title: str  # LaTeX of the target, W^{(1)}
     steps: tuple[str, ...]  # right-hand sides, one per line, after "dL/dt = "
     left: str  # LaTeX of dL/dt[P]
@@ -140,15 +141,20 @@ def document_context(
         loss_summary=network.loss_kind.summary,
         loss_lines=_loss_lines(network, latex),
         activations=activations,
-        kink=any(
-            f.derivative.formula.has(sp.Heaviside) for f in network.functions.values()
-        )
-        and HEAVISIDE_AT_ZERO == 0,
+        kink=has_kink(network),
         gradients=tuple(
             _gradient(g, derivation, latex, code[g.name]) for g in derivation.gradients
         ),
         diagram=_diagram(network, latex),
         worked=_worked_point(derivation, latex),
+    )
+
+
+def has_kink(network: Network) -> bool:
+    """Whether a derivative is a Heaviside step taken as 0 at the kink (ReLU's)."""
+    return (
+        any(f.derivative.formula.has(sp.Heaviside) for f in network.functions.values())
+        and HEAVISIDE_AT_ZERO == 0
     )
 
 
@@ -271,6 +277,7 @@ def _gradient(
     array = to_array(gradient.expression, gradient.array.indices)  # sizes symbolic
     return GradientMath(
         name=gradient.name,
+        target=gradient.target.name,
         title=latex_name(gradient.target.name),
         steps=tuple(dict.fromkeys(steps)),  # drop a line that repeats the one before
         left=latex(gradient.array.element),

@@ -15,6 +15,14 @@ from pathlib import Path
 from derive.render import Output
 
 
+def display_path(path: Path) -> str:
+    """``path`` as the generated headers name it: relative to here when it can be."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return path.resolve().as_posix()
+
+
 def _file_mode() -> int:
     """The mode a new file gets here (``0o644`` under the usual umask 022).
 

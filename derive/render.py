@@ -8,15 +8,20 @@ of math in them was printed by a SymPy printer before it got there.
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
 
 from derive import __version__
-from derive.derivation import derive
-from derive.document import document_context
+from derive.derivation import Derivation, derive
+from derive.document import (
+    DocumentContext,
+    GradientMath,
+    document_context,
+    has_kink,
+)
 from derive.errors import DeriveError
 from derive.network import build_network
 from derive.python_module import ModuleContext, module_context
@@ -93,19 +98,42 @@ def header(source: str, comment: str) -> str:
     )
 
 
-def render(spec: NetworkSpec, source: str) -> list[Output]:
-    """Every file for ``spec``: ``NAME.py``, ``NAME.tex`` and ``NAME.md``."""
-    derivation = derive(build_network(spec))
+#: Told what a run is doing, a few words at a time ("deriving the gradients").
+Status = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    """A :data:`Status` that says nothing."""
+
+
+@dataclass(frozen=True)
+class Code:
+    """The generated module's source, and each gradient's lines in it."""
+
+    source: str  # formatted by ruff: the file derive writes, byte for byte
+    gradients: dict[str, str]  # d_loss_d_W1 -> the lines computing it, as printed
+
+
+def derive_spec(spec: NetworkSpec, status: Status = _quiet) -> Derivation:
+    """The network of ``spec`` and every gradient of its loss."""
+    status("building the network and deriving its gradients")
+    return derive(build_network(spec))
+
+
+def python_code(derivation: Derivation, source: str, status: Status = _quiet) -> Code:
+    """The module ``NAME.py`` for ``derivation``, formatted by ruff."""
+    spec = derivation.network.spec
     context: ModuleContext | UnrolledContext
     if spec.style == "unrolled":
+        status("unrolling the gradients, one line per element")
         context = unrolled_context(derivation)
         template = "unrolled.py.j2"
         code = {name: _excerpt(lines) for name, lines in context.backward}
     else:
+        status("printing the gradients as NumPy")
         context = module_context(derivation)
         template = "module.py.j2"
         code = {line.name: f"{line.name} = {line.code}" for line in context.backward}
-    document = document_context(derivation, source, code)
     python = (
         _environment(latex=False)
         .get_template(template)
@@ -113,9 +141,15 @@ def render(spec: NetworkSpec, source: str) -> list[Output]:
             header=header(source, "#"),
             net=derivation.network,
             ctx=context,
-            kink=document.kink,
+            kink=has_kink(derivation.network),
         )
     )
+    status(f"formatting {spec.name}.py with ruff")
+    return Code(format_with_ruff(python, f"{spec.name}.py"), code)
+
+
+def documents(document: DocumentContext, source: str) -> tuple[str, str]:
+    """The derivation in LaTeX and in Markdown (the latter formatted by ruff)."""
     latex = _environment(latex=True)
     tex = latex.get_template("derivation.tex.j2").render(
         header=header(source, "%"), doc=document, version=__version__
@@ -123,10 +157,27 @@ def render(spec: NetworkSpec, source: str) -> list[Output]:
     markdown = latex.get_template("derivation.md.j2").render(
         header=f"<!--\n{header(source, '')}\n-->", doc=document, version=__version__
     )
+    return tex, format_with_ruff(markdown, f"{document.name}.md")
+
+
+def gradient_markdown(gradient: GradientMath, style: str) -> str:
+    """One gradient's section of the Markdown document, on its own."""
+    macro = _environment(latex=True).get_template("gradient.md.j2").module.gradient  # type: ignore[attr-defined]
+    return format_with_ruff(f"{macro(gradient, style)}\n", f"{gradient.name}.md")
+
+
+def render(spec: NetworkSpec, source: str, status: Status = _quiet) -> list[Output]:
+    """Every file for ``spec``: ``NAME.py``, ``NAME.tex`` and ``NAME.md``."""
+    derivation = derive_spec(spec, status)
+    code = python_code(derivation, source, status)
+    status("printing the derivation in LaTeX and Markdown")
+    tex, markdown = documents(
+        document_context(derivation, source, code.gradients), source
+    )
     return [
-        Output(f"{spec.name}.py", format_with_ruff(python, f"{spec.name}.py")),
+        Output(f"{spec.name}.py", code.source),
         Output(f"{spec.name}.tex", tex),
-        Output(f"{spec.name}.md", format_with_ruff(markdown, f"{spec.name}.md")),
+        Output(f"{spec.name}.md", markdown),
     ]
 
 

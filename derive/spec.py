@@ -179,6 +179,12 @@ def parse_spec(text: str, path: Path | str) -> NetworkSpec:
         raise SpecError(
             path, "", "the file is empty; a spec needs name, input, layers and loss"
         )
+    return spec_from_data(data, path)
+
+
+def spec_from_data(data: dict[str, Any], path: Path | str) -> NetworkSpec:
+    """Validate a spec already read into a dict (as :mod:`tomllib` reads one);
+    errors name ``path``."""
     return _Reader(path).network(data)
 
 

@@ -1,0 +1,177 @@
+"""derive from Python: a spec's gradient module, built in memory, and its derivation.
+
+    >>> import derive
+    >>> net = derive.build("specs/seed.toml")        # a module, no file written
+    >>> grads = net.gradients(params, x, y)
+    >>> derive.derivation("specs/seed.toml")         # rendered in Jupyter
+    >>> derive.derivation("specs/seed.toml").gradient("W1")
+
+A spec is given as a path, as TOML text, or as a dict shaped like the TOML. The module
+is executed from exactly the source ``derive`` writes for that spec, and a bad spec
+raises the same :class:`~derive.errors.SpecError`, with the same one-line message, as
+the command line prints.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.abc
+import importlib.util
+import linecache
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import CodeType, ModuleType
+from typing import Any
+
+from derive.document import DocumentContext, GradientMath, document_context
+from derive.files import display_path
+from derive.render import derive_spec, documents, gradient_markdown, python_code
+from derive.spec import NetworkSpec, load_spec, parse_spec, spec_from_data
+
+#: What :func:`build` and :func:`derivation` take: a path to a spec file, the TOML
+#: text of one (any text with a line break), or the dict ``tomllib`` would read from it.
+Spec = str | os.PathLike[str] | Mapping[str, Any]
+
+
+def build(spec: Spec, *, source: str | None = None) -> ModuleType:
+    """The generated gradient module for ``spec``, imported from memory.
+
+    It is the module ``derive`` would write as ``NAME.py``, byte for byte: the same
+    ``forward``, ``loss``, ``gradients`` and ``d_loss_d_*`` functions. Nothing is
+    written to disk and nothing is added to ``sys.modules``. ``source`` names the spec
+    in the module's header and in errors (default: the path, as ``derive`` names it;
+    ``<string>`` for TOML text; ``<dict>`` for a dict).
+    """
+    network, label = _read(spec, source)
+    code = python_code(derive_spec(network), label)
+    return _module(network.name, code.source)
+
+
+def derivation(spec: Spec, *, source: str | None = None) -> DerivationDocument:
+    """The derivation of ``spec``'s gradients, as the document ``derive`` writes.
+
+    Jupyter renders it as Markdown with its math; ``.gradient("W1")`` is one
+    gradient's chain-rule steps, ``.source`` the generated module's source.
+    """
+    network, label = _read(spec, source)
+    derived = derive_spec(network)
+    code = python_code(derived, label)
+    document = document_context(derived, label, code.gradients)
+    latex, markdown = documents(document, label)
+    return DerivationDocument(document, markdown, latex, code.source)
+
+
+@dataclass(frozen=True)
+class GradientSteps:
+    """One gradient's derivation: the chain rule step by step, its matrix form and
+    the code computing it, as a section of the Markdown document."""
+
+    name: str  # the value or parameter it is the gradient of: W1
+    function: str  # the generated function computing it: d_loss_d_W1
+    markdown: str
+    math: GradientMath = field(repr=False)
+
+    def _repr_markdown_(self) -> str:
+        return self.markdown
+
+    def __str__(self) -> str:
+        return self.markdown
+
+
+@dataclass(frozen=True)
+class DerivationDocument:
+    """A network's derivation: the Markdown and LaTeX documents ``derive`` writes,
+    and the source of the module it generates."""
+
+    document: DocumentContext = field(repr=False)
+    markdown: str = field(repr=False)
+    latex: str = field(repr=False)
+    source: str = field(repr=False)
+
+    @property
+    def name(self) -> str:
+        """The network's name (``NAME.py``)."""
+        return self.document.name
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """Every value and parameter with a gradient, in backward-pass order."""
+        return tuple(g.target for g in self.document.gradients)
+
+    def gradient(self, name: str) -> GradientSteps:
+        """The derivation of the gradient with respect to ``name`` (``"W1"``), or of
+        the generated function ``name`` (``"d_loss_d_W1"``)."""
+        for math in self.document.gradients:
+            if name in (math.target, math.name):
+                markdown = gradient_markdown(math, self.document.style)
+                return GradientSteps(math.target, math.name, markdown, math)
+        raise ValueError(
+            f"{self.name} has no gradient with respect to {name!r}; it has: "
+            f"{', '.join(self.targets)}"
+        )
+
+    def _repr_markdown_(self) -> str:
+        return self.markdown
+
+    def __str__(self) -> str:
+        return self.markdown
+
+    def __repr__(self) -> str:
+        return (
+            f"<derivation of {self.name}: {len(self.targets)} gradients "
+            f"({', '.join(self.targets)})>"
+        )
+
+
+def _read(spec: Spec, source: str | None) -> tuple[NetworkSpec, str]:
+    """The validated spec and the name it goes by in headers and errors."""
+    if isinstance(spec, Mapping):
+        label = source or "<dict>"
+        return spec_from_data(dict(spec), label), label
+    if isinstance(spec, str) and "\n" in spec:
+        label = source or "<string>"
+        return parse_spec(spec, label), label
+    if isinstance(spec, (str, os.PathLike)):
+        path = Path(spec)
+        return load_spec(path), source or display_path(path)
+    raise TypeError(
+        f"spec must be a path, TOML text or a dict, not {type(spec).__name__}"
+    )
+
+
+class _SourceLoader(importlib.abc.InspectLoader):
+    """Loads one module from its source text: ``get_source`` returns that text."""
+
+    def __init__(self, source: str, filename: str) -> None:
+        self.source = source
+        self.filename = filename
+
+    def get_source(self, fullname: str) -> str:
+        return self.source
+
+    def get_code(self, fullname: str) -> CodeType:
+        return compile(self.source, self.filename, "exec", dont_inherit=True)
+
+
+def _module(name: str, source: str) -> ModuleType:
+    """Execute ``source`` as a new module named ``name``.
+
+    Its lines are entered in :mod:`linecache` under a name holding a hash of the
+    source, so tracebacks and ``inspect.getsource`` show the generated code.
+    """
+    digest = hashlib.sha256(source.encode("utf-8")).hexdigest()[:12]
+    filename = f"<derive {name}.py {digest}>"
+    loader = _SourceLoader(source, filename)
+    spec = importlib.util.spec_from_loader(name, loader, origin=filename)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    linecache.cache[filename] = (
+        len(source),
+        None,
+        source.splitlines(keepends=True),
+        filename,
+    )
+    loader.exec_module(module)
+    return module
