@@ -23,7 +23,8 @@ from benchmarks import attention, derivation_time, gradient_speed
 from benchmarks.networks import MNIST_SIZES, SWEEP_WIDTHS, Size, sweep_size
 from benchmarks.peers import installed
 from benchmarks.plot import plot_sweep
-from benchmarks.timing import format_time
+from benchmarks.timing import Progress, format_time
+from derive.progress import StatusLine
 
 RESULTS = Path(__file__).resolve().parent / "results"
 QUICK_SIZES = (
@@ -150,26 +151,37 @@ def main(argv: list[str] | None = None) -> int:
     if arguments.quick:
         seconds, turns, pause = 0.01, 2, 0.0
         mnist, sweep = QUICK_SIZES, (sweep_size(3),)
-        derivation = derivation_time.run(
+        derivation_points = derivation_time.points(
             widths=(4, 64), depths=(2,), unrolled_widths=(3,), unrolled_depths=(2,)
         )
         attention_size, attention_repeats = attention.QUICK, 1
     else:
         seconds, turns, pause = 0.25, 5, 0.5
         mnist, sweep = MNIST_SIZES, tuple(sweep_size(w) for w in SWEEP_WIDTHS)
-        derivation = derivation_time.run()
+        derivation_points = derivation_time.points()
         attention_size, attention_repeats = attention.FULL, 3
-    record = {
-        "machine": machine(),
-        "seed": gradient_speed.run_seed(seconds, turns, pause),
-        "mnist": gradient_speed.run(mnist, seconds, turns, pause),
-        "sweep": gradient_speed.run(sweep, seconds, turns, pause),
-        "jax_compile": gradient_speed.jax_compile_seconds(mnist + sweep),
-        "derivation": derivation,
-        # the attention block's turns are twice as long: its calls take milliseconds
-        "attention": attention.run(attention_size, 2 * seconds, turns + 2, pause),
-        "attention_derivation": attention.derivation_seconds(repeats=attention_repeats),
-    }
+    compiled = mnist + sweep if installed("jax") else ()
+    # On a terminal: which size and method runs now, and how many pieces there are
+    # (the attention block and its derivation time are the last two).
+    with StatusLine("benchmarks: ") as status:
+        total = len(derivation_points) + 1 + len(mnist) + len(sweep) + len(compiled) + 2
+        progress = Progress(status, total)
+        derivation = derivation_time.run(derivation_points, progress)
+        record = {
+            "machine": machine(),
+            "seed": gradient_speed.run_seed(seconds, turns, pause, progress),
+            "mnist": gradient_speed.run(mnist, seconds, turns, pause, progress),
+            "sweep": gradient_speed.run(sweep, seconds, turns, pause, progress),
+            "jax_compile": gradient_speed.jax_compile_seconds(compiled, progress),
+            "derivation": derivation,
+            # the attention block's turns are twice as long: its calls take milliseconds
+            "attention": attention.run(
+                attention_size, 2 * seconds, turns + 2, pause, progress
+            ),
+            "attention_derivation": attention.derivation_seconds(
+                repeats=attention_repeats, progress=progress
+            ),
+        }
     table = markdown(record)
     print(table)
     out = arguments.out if arguments.out or arguments.quick else RESULTS

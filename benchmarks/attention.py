@@ -35,7 +35,7 @@ import numpy as np
 
 from benchmarks.networks import import_file
 from benchmarks.peers import installed, torch_backward_of
-from benchmarks.timing import format_time, turn_samples
+from benchmarks.timing import Progress, format_time, step, turn_samples
 
 ROOT = Path(__file__).resolve().parent.parent
 #: The spec lives in tests/equation_specs/ until derive builds equation specs (issue
@@ -258,10 +258,13 @@ def run(
     seconds: float = 0.5,
     turns: int = 7,
     pause: float = 0.5,
+    progress: Progress | None = None,
 ) -> dict:
     """Every method timed side by side: rows of median and best time per call."""
+    status = step(progress, size.label)
+    status("building and checking every method")
     found, skipped, jax_compile = methods(size)
-    samples = turn_samples(found, seconds, turns, pause)
+    samples = turn_samples(found, seconds, turns, pause, status)
     hand = statistics.median(samples[HAND])
     rows = [
         {
@@ -276,13 +279,19 @@ def run(
     return {"rows": rows, "skipped": skipped, "jax_compile_seconds": jax_compile}
 
 
-def derivation_seconds(d_models: tuple[int, ...] = (6, 512), repeats: int = 3) -> dict:
+def derivation_seconds(
+    d_models: tuple[int, ...] = (6, 512),
+    repeats: int = 3,
+    progress: Progress | None = None,
+) -> dict:
     """Spec to module for the attention spec at each ``d_model`` (tokens and d_k as
     committed): the issue asks for at most 1.5x from 6 to 512, since sizes stay
     symbolic. Rows of (d_model, seconds), or the line saying why there are none."""
+    status = step(progress, "attention block, derivation time")
     committed = tomllib.loads(spec_path().read_text())["sizes"]
     rows = []
     for d_model in d_models:
+        status(f"d_model {d_model}")
         text = spec_text(committed["tokens"], d_model, committed["d_k"])
         best = float("inf")
         for _ in range(repeats):

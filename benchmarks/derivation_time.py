@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from benchmarks.networks import Size, spec_text
+from benchmarks.timing import Progress, step
 from derive.cli import main
 
 
@@ -20,7 +21,11 @@ def seconds_to_generate(size: Size, style: str, repeats: int = 3) -> float:
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
-        with contextlib.redirect_stdout(io.StringIO()):
+        # Quiet: its list of files, and its own status line (stderr is no terminal).
+        with (
+            contextlib.redirect_stdout(io.StringIO()),
+            contextlib.redirect_stderr(io.StringIO()),
+        ):
             status = main([str(spec), "--out", str(folder / "out")])
         best = min(best, time.perf_counter() - start)
         assert status == 0
@@ -38,19 +43,31 @@ def network(width: int, depth: int) -> Size:
     )
 
 
-def run(
+#: One derivation-time measurement: style, depth, width.
+Point = tuple[str, int, int]
+
+
+def points(
     widths: tuple[int, ...] = (4, 64, 1024, 4096),
     depths: tuple[int, ...] = (3, 10),
     unrolled_widths: tuple[int, ...] = (3, 8, 16),
     unrolled_depths: tuple[int, ...] = (6, 10),
+) -> list[Point]:
+    """Vectorized against width at each depth; unrolled against width at depth 3,
+    then against depth at width 4."""
+    found = [("vectorized", d, w) for d in depths for w in widths]
+    found += [("unrolled", 3, w) for w in unrolled_widths]
+    found += [("unrolled", d, 4) for d in unrolled_depths]
+    return found
+
+
+def run(
+    measured: list[Point] | None = None, progress: Progress | None = None
 ) -> list[dict]:
-    """Rows of (style, depth, width, seconds): vectorized against width at each depth;
-    unrolled against width at depth 3, then against depth at width 4."""
-    points = [("vectorized", d, w) for d in depths for w in widths]
-    points += [("unrolled", 3, w) for w in unrolled_widths]
-    points += [("unrolled", d, 4) for d in unrolled_depths]
+    """Rows of (style, depth, width, seconds), one per point (default: :func:`points`)."""
     rows = []
-    for style, depth, width in points:
+    for style, depth, width in measured if measured is not None else points():
+        step(progress, f"derivation time, {style}, depth {depth}, width {width}")
         repeats = 3 if style == "vectorized" else 1
         seconds = seconds_to_generate(network(width, depth), style, repeats)
         rows.append(

@@ -18,7 +18,7 @@ from benchmarks.networks import (
     problem,
 )
 from benchmarks.peers import PEERS, compile_seconds
-from benchmarks.timing import compare
+from benchmarks.timing import Progress, compare, step
 
 
 def methods(size: Size) -> dict[str, Callable[[], Any]]:
@@ -75,25 +75,40 @@ def run(
     seconds: float = 0.25,
     turns: int = 5,
     pause: float = 0.5,
+    progress: Progress | None = None,
 ) -> list[dict]:
     """Rows for every size: each method timed in long turns, in one process."""
     rows = []
     for size in sizes:
-        times = compare(methods(size), seconds, turns, pause)
+        status = step(progress, size.label)
+        status("deriving and checking every method")
+        times = compare(methods(size), seconds, turns, pause, status)
         rows += rows_for(size.label, times, size.hidden)
     return rows
 
 
-def run_seed(seconds: float = 0.25, turns: int = 5, pause: float = 0.5) -> list[dict]:
+SEED_LABEL = "seed 1-3-3-1, 1 sample, float64"
+
+
+def run_seed(
+    seconds: float = 0.25,
+    turns: int = 5,
+    pause: float = 0.5,
+    progress: Progress | None = None,
+) -> list[dict]:
     """Rows for the problem set's network, one sample, float64."""
-    times = compare(seed.methods(), seconds, turns, pause)
-    return rows_for("seed 1-3-3-1, 1 sample, float64", times, None)
+    status = step(progress, SEED_LABEL)
+    times = compare(seed.methods(), seconds, turns, pause, status)
+    return rows_for(SEED_LABEL, times, None)
 
 
-def jax_compile_seconds(sizes: tuple[Size, ...]) -> dict[str, float]:
+def jax_compile_seconds(
+    sizes: tuple[Size, ...], progress: Progress | None = None
+) -> dict[str, float]:
     """jax's trace-and-compile time per size, reported apart from per-call times."""
     found = {}
     for size in sizes:
+        step(progress, f"{size.label}: jax compile time")
         params, x, y = problem(size)
         compiled = compile_seconds(size, params, x, y)
         if compiled is not None:

@@ -14,6 +14,30 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 
+from derive.progress import Status, quiet
+
+
+class Progress:
+    """Which piece of the benchmarks is running, and how many there are, said on a
+    status line (which shows only on a terminal)."""
+
+    def __init__(self, status: Status, total: int) -> None:
+        self.status = status
+        self.total = total
+        self.done = 0
+
+    def next(self, label: str) -> Status:
+        """Start the next piece; return what tells how it goes."""
+        self.done += 1
+        prefix = f"[{self.done}/{self.total}] {label}"
+        self.status(prefix)
+        return lambda detail: self.status(f"{prefix}: {detail}")
+
+
+def step(progress: Progress | None, label: str) -> Status:
+    """``progress.next(label)``, or a status that says nothing without progress."""
+    return progress.next(label) if progress is not None else quiet
+
 
 def calls_per_turn(function: Callable[[], object], seconds: float) -> int:
     """How many calls of ``function`` take about ``seconds``."""
@@ -33,9 +57,11 @@ def compare(
     seconds_per_turn: float = 0.2,
     turns: int = 7,
     pause: float = 0.5,
+    status: Status = quiet,
 ) -> dict[str, float]:
-    """Seconds per call of each method in its best turn, the turns rotating."""
-    samples = turn_samples(methods, seconds_per_turn, turns, pause)
+    """Seconds per call of each method in its best turn, the turns rotating;
+    ``status`` is told which method and turn is running."""
+    samples = turn_samples(methods, seconds_per_turn, turns, pause, status)
     return {name: min(values) for name, values in samples.items()}
 
 
@@ -44,14 +70,21 @@ def turn_samples(
     seconds_per_turn: float = 0.2,
     turns: int = 7,
     pause: float = 0.5,
+    status: Status = quiet,
 ) -> dict[str, list[float]]:
-    """Seconds per call of each method in each of its turns, the turns rotating."""
+    """Seconds per call of each method in each of its turns, the turns rotating;
+    ``status`` is told which method and turn is running."""
+    status("warming up")
     for function in methods.values():  # warm up caches, JIT, thread pools
         function()
-    counts = {name: calls_per_turn(f, seconds_per_turn) for name, f in methods.items()}
+    counts = {}
+    for name, function in methods.items():
+        status(f"{name}, calls per turn")
+        counts[name] = calls_per_turn(function, seconds_per_turn)
     samples: dict[str, list[float]] = {name: [] for name in methods}
-    for _ in range(turns):
+    for turn in range(turns):
         for name, function in methods.items():
+            status(f"{name}, turn {turn + 1} of {turns}")
             count = counts[name]
             start = time.perf_counter()
             for _ in range(count):

@@ -22,8 +22,8 @@ from derive import __version__
 from derive.errors import DeriveError
 from derive.files import display_path, stale, write_all
 from derive.pdf import compile_tex, pdflatex
-from derive.progress import StatusLine
-from derive.render import Output, Status, render, resource_folder
+from derive.progress import Status, StatusLine
+from derive.render import Output, render, resource_folder
 from derive.spec import load_spec
 
 DEFAULT_SPEC = "specs/seed.toml"

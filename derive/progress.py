@@ -11,8 +11,16 @@ from __future__ import annotations
 import shutil
 import sys
 import threading
+from collections.abc import Callable
 from types import TracebackType
 from typing import TextIO
+
+#: Told what a long piece of work is doing, a few words at a time.
+Status = Callable[[str], None]
+
+
+def quiet(text: str) -> None:
+    """A :data:`Status` that says nothing."""
 
 
 class StatusLine:

@@ -8,7 +8,7 @@ of math in them was printed by a SymPy printer before it got there.
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +24,7 @@ from derive.document import (
 )
 from derive.errors import DeriveError
 from derive.network import build_network
+from derive.progress import Status, quiet
 from derive.python_module import ModuleContext, module_context
 from derive.spec import NetworkSpec
 from derive.unrolled_module import Line, UnrolledContext, unrolled_context
@@ -98,14 +99,6 @@ def header(source: str, comment: str) -> str:
     )
 
 
-#: Told what a run is doing, a few words at a time ("deriving the gradients").
-Status = Callable[[str], None]
-
-
-def _quiet(_: str) -> None:
-    """A :data:`Status` that says nothing."""
-
-
 @dataclass(frozen=True)
 class Code:
     """The generated module's source, and each gradient's lines in it."""
@@ -114,19 +107,18 @@ class Code:
     gradients: dict[str, str]  # d_loss_d_W1 -> the lines computing it, as printed
 
 
-def derive_spec(spec: NetworkSpec, status: Status = _quiet) -> Derivation:
+def derive_spec(spec: NetworkSpec, status: Status = quiet) -> Derivation:
     """The network of ``spec`` and every gradient of its loss."""
     status("building the network and deriving its gradients")
     return derive(build_network(spec))
 
 
-def python_code(derivation: Derivation, source: str, status: Status = _quiet) -> Code:
+def python_code(derivation: Derivation, source: str, status: Status = quiet) -> Code:
     """The module ``NAME.py`` for ``derivation``, formatted by ruff."""
     spec = derivation.network.spec
     context: ModuleContext | UnrolledContext
     if spec.style == "unrolled":
-        status("unrolling the gradients, one line per element")
-        context = unrolled_context(derivation)
+        context = unrolled_context(derivation, status)
         template = "unrolled.py.j2"
         code = {name: _excerpt(lines) for name, lines in context.backward}
     else:
@@ -166,7 +158,7 @@ def gradient_markdown(gradient: GradientMath, style: str) -> str:
     return format_with_ruff(f"{macro(gradient, style)}\n", f"{gradient.name}.md")
 
 
-def render(spec: NetworkSpec, source: str, status: Status = _quiet) -> list[Output]:
+def render(spec: NetworkSpec, source: str, status: Status = quiet) -> list[Output]:
     """Every file for ``spec``: ``NAME.py``, ``NAME.tex`` and ``NAME.md``."""
     derivation = derive_spec(spec, status)
     code = python_code(derivation, source, status)

@@ -9,6 +9,7 @@ with activations inlined, which is the fastest plain Python for small networks.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import sympy as sp
@@ -25,6 +26,7 @@ from derive.network import Array, Network
 from derive.passes.unroll import ScalarLogSumExp, elements, unroll
 from derive.printing.python_code import ScalarCodePrinter
 from derive.printing.text import text
+from derive.progress import Status, quiet
 from derive.python_module import Parameter, describe, equation
 
 
@@ -74,9 +76,12 @@ class UnrolledContext:
     gradients: tuple[Nested, ...]
 
 
-def unrolled_context(derivation: Derivation) -> UnrolledContext:
-    """Unroll and print every expression of ``derivation`` for the template."""
+def unrolled_context(derivation: Derivation, status: Status = quiet) -> UnrolledContext:
+    """Unroll and print every expression of ``derivation`` for the template;
+    ``status`` is told which array is being unrolled (the slow part)."""
     network = derivation.network
+    unrolled = itertools.count(1)
+    arrays = len(network.values) - 1 + len(derivation.gradients)
     widths = network.widths
     primitives = primitives_used(network, (g.expression for g in derivation.gradients))
     printer = ScalarCodePrinter(helpers=primitives)
@@ -92,6 +97,7 @@ def unrolled_context(derivation: Derivation) -> UnrolledContext:
     )
 
     def lines(array: Array, expr: sp.Expr, indices: tuple) -> tuple[Line, ...]:
+        status(f"unrolling {array.name} ({next(unrolled)} of {arrays} arrays)")
         inlined = expand_activations(expr)
         return tuple(
             Line(
