@@ -25,6 +25,9 @@ from pathlib import Path
 from types import CodeType, ModuleType
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
+
 from derive.document import DocumentContext, GradientMath, document_context
 from derive.files import display_path
 from derive.render import derive_spec, documents, gradient_markdown, python_code
@@ -99,6 +102,19 @@ class DerivationDocument:
     def targets(self) -> tuple[str, ...]:
         """Every value and parameter with a gradient, in backward-pass order."""
         return tuple(g.target for g in self.document.gradients)
+
+    @property
+    def worked_point(self) -> dict[str, NDArray[np.float64]] | None:
+        """The spec's ``[worked_point]`` evaluated by SymPy (exactly, where it can):
+        ``x``, ``y_observed``, every parameter, value and gradient (``d_loss_d_W1``)
+        and ``loss``, keyed by name, as float64 arrays; ``None`` without one."""
+        worked = self.document.worked
+        if worked is None:
+            return None
+        return {
+            name: np.asarray(value, dtype=np.float64)
+            for name, value in worked.numbers.items()
+        }
 
     def gradient(self, name: str) -> GradientSteps:
         """The derivation of the gradient with respect to ``name`` (``"W1"``), or of
