@@ -201,3 +201,30 @@ def test_the_built_module_and_the_derivation_agree():
     assert derive.derivation(text).source == source_of(module)
     committed = import_path(GENERATED / "swish_custom.py")
     assert module.PARAMETER_SHAPES == committed.PARAMETER_SHAPES
+
+
+def test_the_worked_point_is_sympys_exact_numbers_as_floats(seed):
+    worked = derive.derivation(SPECS / "seed.toml").worked_point
+    assert worked is not None
+    assert worked["loss"].dtype == np.float64 and worked["loss"].shape == ()
+    params = {name: worked[name] for name in ("W0", "W1", "W2")}
+    assert worked["x"] == 10.0 and worked["y_observed"] == 180.0
+    assert worked["loss"] == seed.loss(params, 10.0, 180.0)
+    for name, value in seed.gradients(params, 10.0, 180.0).items():
+        np.testing.assert_array_equal(worked[f"d_loss_d_{name}"], value)
+    assert derive.derivation(SPECS / "small_regression.toml").worked_point is None
+
+
+def test_the_readme_example_runs(monkeypatch):
+    """The README's Python block, as printed there, with its stated result."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## From Python and notebooks", 1)[1]
+    block = section.split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(ROOT)
+    names: dict = {}
+    exec(compile(block, "README.md", "exec"), names)
+    expected = block.split('["W0"]     # ', 1)[1].split("\n", 1)[0]
+    assert repr(names["net"].gradients(names["params"], 10.0, 180.0)["W0"]) == expected
+    np.testing.assert_array_equal(
+        names["derivation"].worked_point["d_loss_d_W0"], [-8400.0, 1600.0, 4400.0]
+    )
