@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import pty
+import select
 import shutil
 import signal
 import subprocess
@@ -377,20 +379,45 @@ def test_ctrl_c_sent_to_the_command_leaves_previous_files(tmp_path):
     out = tmp_path / "generated"
     out.mkdir()
     (out / "big.py").write_text("# previous\n")
+    # Standard error on a pseudo-terminal, where derive's status line says when it is
+    # past the imports and unrolling: on a busy machine a fixed sleep can fall in the
+    # imports instead.
+    leader, follower = pty.openpty()
     process = subprocess.Popen(
         [sys.executable, "-m", "derive", "big.toml"],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        stderr=follower,
     )
-    time.sleep(2.0)  # past the imports, into the derivation
+    os.close(follower)
+    shown = _read_terminal_until(leader, b"derive: big.toml: unrolling ", 300)
+    assert b"unrolling " in shown, shown
     process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=60)
+    process.communicate(timeout=60)
+    stderr = (shown + _read_terminal_until(leader, None, 60)).decode()
+    os.close(leader)
     assert process.returncode == 130, stderr
     assert "interrupted; no file was changed" in stderr
     assert sorted(p.name for p in out.iterdir()) == ["big.py"]
     assert (out / "big.py").read_text() == "# previous\n"
+
+
+def _read_terminal_until(leader: int, wanted: bytes | None, seconds: float) -> bytes:
+    """What a pseudo-terminal receives until ``wanted`` shows (or, for None, until
+    its other side is closed), for at most ``seconds``."""
+    received = b""
+    deadline = time.monotonic() + seconds
+    while (wanted is None or wanted not in received) and time.monotonic() < deadline:
+        ready, _, _ = select.select([leader], [], [], 0.1)
+        if ready:
+            try:
+                data = os.read(leader, 4096)
+            except OSError:  # EIO: every writer closed it
+                break
+            if not data:
+                break
+            received += data
+    return received
 
 
 def git(*args: str, cwd: Path) -> None:
