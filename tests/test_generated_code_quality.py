@@ -79,3 +79,28 @@ def test_derive_itself_type_checks_and_is_lint_clean():
     assert_succeeds(
         find_ruff_bin(), "format", "--check", package, str(ROOT / "benchmarks")
     )
+
+
+def test_the_public_api_type_checks_strictly():
+    """``derive.build``, ``derive.derivation`` and what they return, the command and
+    its status line: ``mypy --strict`` (modules they import are checked by the test
+    above, not strictly)."""
+    pytest.importorskip("mypy")
+    public = ("__init__.py", "api.py", "progress.py", "cli.py")
+    assert_succeeds(
+        sys.executable,
+        "-m",
+        "mypy",
+        "--strict",
+        "--ignore-missing-imports",
+        "--follow-imports=silent",
+        "--no-incremental",
+        *(str(ROOT / "derive" / name) for name in public),
+    )
+
+
+def test_the_examples_are_lint_clean():
+    """The training script and the notebook's code cells, by ruff."""
+    examples = str(ROOT / "examples")
+    assert_succeeds(find_ruff_bin(), "check", examples)
+    assert_succeeds(find_ruff_bin(), "format", "--check", examples)
