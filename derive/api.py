@@ -28,9 +28,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from derive.document import DocumentContext, GradientMath, document_context
+from derive.document import DocumentContext, GradientMath
 from derive.files import display_path
-from derive.render import derive_spec, documents, gradient_markdown, python_code
+from derive.render import derive_spec, gradient_markdown, python_code, rendered
 from derive.spec import NetworkSpec, load_spec, parse_spec, spec_from_data
 
 #: What :func:`build` and :func:`derivation` take: a path to a spec file, the TOML
@@ -58,12 +58,8 @@ def derivation(spec: Spec, *, source: str | None = None) -> DerivationDocument:
     Jupyter renders it as Markdown with its math; ``.gradient("W1")`` is one
     gradient's chain-rule steps, ``.source`` the generated module's source.
     """
-    network, label = _read(spec, source)
-    derived = derive_spec(network)
-    code = python_code(derived, label)
-    document = document_context(derived, label, code.gradients)
-    latex, markdown = documents(document, label)
-    return DerivationDocument(document, markdown, latex, code.source)
+    made = rendered(*_read(spec, source))
+    return DerivationDocument(made.document, made.markdown, made.tex, made.code.source)
 
 
 @dataclass(frozen=True)

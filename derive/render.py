@@ -158,18 +158,33 @@ def gradient_markdown(gradient: GradientMath, style: str) -> str:
     return format_with_ruff(f"{macro(gradient, style)}\n", f"{gradient.name}.md")
 
 
-def render(spec: NetworkSpec, source: str, status: Status = quiet) -> list[Output]:
-    """Every file for ``spec``: ``NAME.py``, ``NAME.tex`` and ``NAME.md``."""
+@dataclass(frozen=True)
+class Rendered:
+    """Everything derive makes for one spec, before it becomes files."""
+
+    code: Code
+    document: DocumentContext
+    tex: str
+    markdown: str
+
+
+def rendered(spec: NetworkSpec, source: str, status: Status = quiet) -> Rendered:
+    """The module, the document's context and the two documents for ``spec``."""
     derivation = derive_spec(spec, status)
     code = python_code(derivation, source, status)
     status("printing the derivation in LaTeX and Markdown")
-    tex, markdown = documents(
-        document_context(derivation, source, code.gradients), source
-    )
+    document = document_context(derivation, source, code.gradients)
+    tex, markdown = documents(document, source)
+    return Rendered(code, document, tex, markdown)
+
+
+def render(spec: NetworkSpec, source: str, status: Status = quiet) -> list[Output]:
+    """Every file for ``spec``: ``NAME.py``, ``NAME.tex`` and ``NAME.md``."""
+    made = rendered(spec, source, status)
     return [
-        Output(f"{spec.name}.py", code.source),
-        Output(f"{spec.name}.tex", tex),
-        Output(f"{spec.name}.md", markdown),
+        Output(f"{spec.name}.py", made.code.source),
+        Output(f"{spec.name}.tex", made.tex),
+        Output(f"{spec.name}.md", made.markdown),
     ]
 
 
