@@ -107,12 +107,15 @@ def document_context(
     """
     network = derivation.network
     arrays = {
-        a.name
+        a.name: len(a.indices)
         for a in (*network.values, *network.parameters, network.observed)
         if a.indices
     }
-    arrays |= {g.name for g in derivation.gradients if g.array.indices}
-    latex = DeriveLatexPrinter(arrays).doprint
+    arrays |= {g.name: len(g.array.indices) for g in derivation.gradients}
+    # Index-form and scalar equations have no arrays: ``x`` in an activation's
+    # definition is a number, and a product there is an ordinary one.
+    latex = DeriveLatexPrinter().doprint
+    matrix_latex = DeriveLatexPrinter(arrays).doprint
     activations = tuple(
         ActivationMath(
             name,
@@ -143,7 +146,8 @@ def document_context(
         activations=activations,
         kink=has_kink(network),
         gradients=tuple(
-            _gradient(g, derivation, latex, code[g.name]) for g in derivation.gradients
+            _gradient(g, derivation, latex, matrix_latex, code[g.name])
+            for g in derivation.gradients
         ),
         diagram=_diagram(network, latex),
         worked=_worked_point(derivation, latex),
@@ -262,7 +266,7 @@ def _shape(array: Array, latex) -> str:
 
 
 def _gradient(
-    gradient: Gradient, derivation: Derivation, latex, code: str
+    gradient: Gradient, derivation: Derivation, latex, matrix_latex, code: str
 ) -> GradientMath:
     chain = sp.Add(
         *(_chain(step, gradient, derivation, local=False) for step in gradient.steps)
@@ -282,7 +286,7 @@ def _gradient(
         steps=tuple(dict.fromkeys(steps)),  # drop a line that repeats the one before
         left=latex(gradient.array.element),
         matrix_left=latex_name(gradient.name),
-        matrix=latex(array),
+        matrix=matrix_latex(array),
         code=code,
         expressions=evaluable,
         indices=gradient.array.indices,
