@@ -113,8 +113,9 @@ def document_context(
     }
     arrays |= {g.name: len(g.array.indices) for g in derivation.gradients}
     # Index-form and scalar equations have no arrays: ``x`` in an activation's
-    # definition is a number, and a product there is an ordinary one.
-    latex = DeriveLatexPrinter().doprint
+    # definition is a number, and a product there is an ordinary one. They are rows
+    # of aligned equations, so a long sum may break across lines.
+    latex = DeriveLatexPrinter().lines
     matrix_latex = DeriveLatexPrinter(arrays).doprint
     activations = tuple(
         ActivationMath(

@@ -7,6 +7,7 @@ of math in them was printed by a SymPy printer before it got there.
 
 from __future__ import annotations
 
+import re
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -64,6 +65,19 @@ def _tex_escape(text: str) -> str:
     return "".join(special.get(c, c) for c in text)
 
 
+_URL = re.compile(r"https?://[^\s{}\\]*[^\s{}\\.,;:!?)]")
+
+
+def _tex_prose(text: str) -> str:
+    """``text`` escaped for LaTeX, its URLs as ``\\url{...}`` so that they break
+    across lines (url.sty takes them verbatim)."""
+    pieces, start = [], 0
+    for match in _URL.finditer(text):
+        pieces += [_tex_escape(text[start : match.start()]), rf"\url{{{match[0]}}}"]
+        start = match.end()
+    return "".join([*pieces, _tex_escape(text[start:])])
+
+
 def _environment(latex: bool) -> jinja2.Environment:
     """Jinja for the templates; LaTeX templates use ``<< >>`` and ``<% %>``, since
     LaTeX is full of braces."""
@@ -88,6 +102,7 @@ def _environment(latex: bool) -> jinja2.Environment:
     )
     environment.filters["pytuple"] = _python_tuple
     environment.filters["texescape"] = _tex_escape
+    environment.filters["texprose"] = _tex_prose
     return environment
 
 

@@ -21,6 +21,12 @@ from derive.passes.to_array import LogSumExp, MatProd, Outer, SumAxes, Transpose
 
 _NUMBERED = re.compile(r"^([A-Za-z])(\d+)$")
 
+#: How much printed math fits on one line of the page after ``left &=``, in
+#: characters as :func:`visible_length` counts them (A4, 2 cm margins, 11 pt).
+LINE = 52
+#: What continues a broken line in an ``align`` environment.
+CONTINUED = " \\\\\n &\\qquad "
+
 
 def latex_name(name: str) -> str:
     """The LaTeX for the array or size called ``name`` in the code."""
@@ -45,6 +51,19 @@ def latex_name(name: str) -> str:
     return f"{letter}_{{{number}}}" if letter == "n" else f"{letter}^{{({number})}}"
 
 
+def visible_length(text: str) -> int:
+    """About how wide ``text`` prints, in characters: a symbol command is one, a
+    function name its letters, a binary operator three with its spacing; braces,
+    scripts' carets and ``\\left``/``\\right`` none (a fraction counts both parts)."""
+    text = re.sub(
+        r"\\(left|right|Bigl|Bigr|frac|hat|operatorname|text|qquad)\b|\\[,;:!]|[{}^_&]",
+        "",
+        text,
+    )
+    text = re.sub(r"\\(?!log|exp|tanh|sinh|cosh|sin|cos)[A-Za-z]+", "#", text)
+    return len(re.sub(r"[-+=<>]", "###", text).replace(" ", ""))
+
+
 class DeriveLatexPrinter(LatexPrinter):
     """SymPy's ``LatexPrinter`` with derive's names and array operations.
 
@@ -57,6 +76,65 @@ class DeriveLatexPrinter(LatexPrinter):
     def __init__(self, arrays: Mapping[str, int] | None = None) -> None:
         super().__init__({"mul_symbol": None})
         self.arrays = dict(arrays or {})
+
+    def lines(self, expr: sp.Expr, width: int = LINE) -> str:
+        """``expr`` as rows of an ``align`` environment: a sum too long for one line
+        is broken before a term, each row after the first continued ``&\\qquad``;
+        a long sum inside a product, a ``\\sum`` or a derivative is broken inside
+        ``\\Bigl( ... \\Bigr)``, which, unlike ``\\left``, may span rows."""
+        text = self._print(expr)
+        if visible_length(text) <= width:
+            return text
+        return self._broken(expr, width) or text
+
+    def _broken(self, expr: sp.Expr, width: int) -> str | None:
+        if isinstance(expr, sp.Add):
+            return self._broken_sum(expr, width)
+        if isinstance(expr, sp.Derivative) and not expr.expr.is_Atom:
+            inner = self._broken(expr.expr, width)
+            if inner is None:
+                return None
+            ((variable, _),) = expr.variable_count
+            head = rf"\frac{{\partial}}{{\partial {self._print(variable)}}}"
+            return rf"{head} \Bigl({inner}\Bigr)"
+        if isinstance(expr, sp.Sum):
+            inner = self._broken(expr.function, width)
+            if inner is None:
+                return None
+            indices = ",".join(self._print(limit[0]) for limit in expr.limits)
+            return rf"\sum_{{{indices}}} \Bigl({inner}\Bigr)"
+        if isinstance(expr, sp.Mul) and not self._is_array(expr):
+            longest = max(expr.args, key=lambda f: len(self._print(f)))
+            inner = self._broken(longest, width)
+            if inner is None:
+                return None
+            if isinstance(longest, sp.Add):
+                inner = rf"\Bigl({inner}\Bigr)"
+            rest = sp.Mul(*(f for f in expr.args if f is not longest))
+            if rest == 1:
+                return inner
+            if rest == -1:
+                return f"- {inner}"
+            return f"{self.parenthesize(rest, PRECEDENCE['Mul'], strict=True)} {inner}"
+        return None
+
+    def _broken_sum(self, expr: sp.Add, width: int) -> str:
+        rows = [""]
+        for k, term in enumerate(self._as_ordered_terms(expr)):
+            sign = ""
+            if k and term.could_extract_minus_sign():
+                sign, term = "- ", -term
+            elif k:
+                sign = "+ "
+            printed = self._print(term)
+            if self._needs_add_brackets(term):
+                printed = rf"\left({printed}\right)"
+            piece = sign + printed
+            if rows[-1] and visible_length(rows[-1] + piece) > width:
+                rows.append(piece)
+            else:
+                rows[-1] += (" " if rows[-1] else "") + piece
+        return CONTINUED.join(rows)
 
     def _as_ordered_terms(self, expr: sp.Expr, order: Any = None) -> list[sp.Expr]:
         terms = super()._as_ordered_terms(expr, order=order)
