@@ -72,20 +72,18 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-#: What marks the top folder of a project, looked for above the output folder.
+#: What marks the top folder of a project, looked for above the spec.
 PROJECT_MARKERS = ("pyproject.toml", ".git")
 
 
 def recorded_path(spec: Path, out: Path) -> str:
     """``spec`` as the generated files' headers record it, the same from any working
-    folder: relative to the project the output folder is in (the nearest folder
-    above it with a ``pyproject.toml`` or ``.git``), else to the output folder."""
+    folder: relative to the project it is in (the nearest folder above it with a
+    ``pyproject.toml`` or ``.git``), else relative to the output folder."""
     spec, out = spec.resolve(), out.resolve()
-    for folder in (out, *out.parents):
+    for folder in spec.parents:
         if any((folder / marker).exists() for marker in PROJECT_MARKERS):
-            if spec.is_relative_to(folder):
-                return spec.relative_to(folder).as_posix()
-            break
+            return spec.relative_to(folder).as_posix()
     return Path(os.path.relpath(spec, out)).as_posix()
 
 
