@@ -2,6 +2,7 @@
 
     python -m benchmarks              # everything: a few minutes
     python -m benchmarks --quick      # tiny sizes in seconds, to check that it runs
+    python -m benchmarks --seed       # the seed network only (under a minute)
 
 Each size runs every method side by side in this one process, each in long turns;
 ratios are the numbers to read, since the host's speed drifts. Results go to
@@ -147,7 +148,14 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="folder for the results (default: benchmarks/results; none with --quick)",
     )
+    parser.add_argument(
+        "--seed",
+        action="store_true",
+        help="the seed network only; results in seed.json and seed.md",
+    )
     arguments = parser.parse_args(argv)
+    if arguments.seed:
+        return _seed_only(arguments.out or RESULTS)
     if arguments.quick:
         seconds, turns, pause = 0.01, 2, 0.0
         mnist, sweep = QUICK_SIZES, (sweep_size(3),)
@@ -192,6 +200,18 @@ def main(argv: list[str] | None = None) -> int:
         if installed("matplotlib"):
             title = f"Gradient of every parameter, {os.cpu_count()} cores, numpy {np.__version__}"
             plot_sweep(record["sweep"], out / "sweep.png", title)
+    return 0
+
+
+def _seed_only(out: Path) -> int:
+    """The seed network's table alone: the cost of each call at the smallest size,
+    where argument checks weigh the most."""
+    record = {"machine": machine(), "seed": gradient_speed.run_seed()}
+    table = "\n".join(["## The seed network", "", *_gradient_table(record["seed"])])
+    print(table)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "seed.json").write_text(json.dumps(record, indent=2) + "\n")
+    (out / "seed.md").write_text(table + "\n")
     return 0
 
 

@@ -14,6 +14,7 @@ status is then 2 and no file is touched.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -71,6 +72,21 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: What marks the top folder of a project, looked for above the spec.
+PROJECT_MARKERS = ("pyproject.toml", ".git")
+
+
+def recorded_path(spec: Path, out: Path) -> str:
+    """``spec`` as the generated files' headers record it, the same from any working
+    folder: relative to the project it is in (the nearest folder above it with a
+    ``pyproject.toml`` or ``.git``), else relative to the output folder."""
+    spec, out = spec.resolve(), out.resolve()
+    for folder in spec.parents:
+        if any((folder / marker).exists() for marker in PROJECT_MARKERS):
+            return spec.relative_to(folder).as_posix()
+    return Path(os.path.relpath(spec, out)).as_posix()
+
+
 def _spec_files(given: Sequence[str]) -> list[Path]:
     """The spec files named, with each folder replaced by the ``*.toml`` in it."""
     files: list[Path] = []
@@ -88,7 +104,7 @@ def _spec_files(given: Sequence[str]) -> list[Path]:
     return files
 
 
-def _outputs(specs: Sequence[str], status: Status) -> list[Output]:
+def _outputs(specs: Sequence[str], status: Status, out: Path) -> list[Output]:
     if not specs:
         default = resource_folder("specs") / Path(DEFAULT_SPEC).name
         return render(load_spec(default), DEFAULT_SPEC, _saying(status, DEFAULT_SPEC))
@@ -105,7 +121,7 @@ def _outputs(specs: Sequence[str], status: Status) -> list[Output]:
             )
         names[spec.name] = source
         where = f"{source} ({number} of {len(files)})" if len(files) > 1 else source
-        outputs.extend(render(spec, source, _saying(status, where)))
+        outputs.extend(render(spec, recorded_path(path, out), _saying(status, where)))
     return outputs
 
 
@@ -121,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     status = StatusLine("derive: ", delay=STATUS_DELAY)
     try:
         with status:
-            outputs = _outputs(arguments.specs, status)
+            outputs = _outputs(arguments.specs, status, arguments.out)
             if not arguments.check:
                 if arguments.pdf:
                     outputs = _with_pdfs(outputs, status)

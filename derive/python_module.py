@@ -21,6 +21,7 @@ from derive.helpers import (
 )
 from derive.network import N_BATCH, Array, Network
 from derive.passes.to_array import LogSumExp, to_array
+from derive.printing.code import Printers
 from derive.printing.numpy_code import NumPyCodePrinter
 from derive.printing.text import text
 
@@ -46,6 +47,7 @@ class Function:
     math: str
     doc: str
     returns_array: bool
+    reads_target: bool  # whether its code reads y_observed, which it then checks
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ class ModuleContext:
     network: Network
     activations: tuple[ActivationCode, ...]
     helpers: tuple[HelperCode, ...]
-    imports: tuple[str, ...]  # modules besides numpy: scipy.special for erf
+    imports: tuple[str, ...]  # modules besides numpy the code uses: scipy.special
     log_sum_exp: bool  # whether the module needs its logsumexp helper
     class_labels: bool  # whether y may be given as integer class labels
     parameters: tuple[Parameter, ...]
@@ -94,15 +96,14 @@ def module_context(derivation: Derivation) -> ModuleContext:
     functions = network.functions
     primitives = primitives_used(network, arrays.values())
     helper_names = {*functions, *primitives}
-    activations, helpers = scalar_functions(
-        network, primitives, NumPyCodePrinter, helper_names
-    )
+    printer = Printers(NumPyCodePrinter)
+    activations, helpers = scalar_functions(network, primitives, printer, helper_names)
     printed = list(arrays.values())
 
     def code(expr: sp.Expr, axes: tuple, names: dict[str, str] | None = None) -> str:
         array = to_array(expr.xreplace(widths), axes)
         printed.append(array)
-        return NumPyCodePrinter(names, helper_names).doprint(array)
+        return printer(names, helper_names).doprint(array)
 
     forward = tuple(
         Assignment(
@@ -113,9 +114,7 @@ def module_context(derivation: Derivation) -> ModuleContext:
     output = network.output
     loss_names = {N_BATCH.name: f"{output.name}.shape[0]"}
     loss_code = code(network.loss_of_prediction, (), loss_names)
-    local = NumPyCodePrinter(
-        {N_BATCH.name: "x.shape[0]", "y_observed": "y"}, helper_names
-    )
+    local = printer({N_BATCH.name: "x.shape[0]", "y_observed": "y"}, helper_names)
     backward = tuple(
         Assignment(
             g.name,
@@ -127,7 +126,7 @@ def module_context(derivation: Derivation) -> ModuleContext:
     needed = set().union(*(_symbols(array) for array in arrays.values()))
     backward_inputs = tuple(v.name for v in network.values[1:] if v.name in needed)
 
-    partials = _partials(derivation, arrays, helper_names)
+    partials = _partials(derivation, arrays, helper_names, printer)
     gradient_of = {g.target.name: g.name for g in derivation.gradients}
     parameters = tuple(
         Parameter(p.name, network.shape(p), describe(p), gradient_of[p.name])  # type: ignore[arg-type]
@@ -137,7 +136,7 @@ def module_context(derivation: Derivation) -> ModuleContext:
         network=network,
         activations=activations,
         helpers=helpers,
-        imports=("scipy.special",) if _calls_erf(network, printed) else (),
+        imports=printer.imports(besides=["numpy"]),
         log_sum_exp=any(array.has(LogSumExp) for array in printed),
         class_labels=network.loss_kind.kind == "softmax_cross_entropy",
         parameters=parameters,
@@ -157,16 +156,6 @@ def module_context(derivation: Derivation) -> ModuleContext:
     )
 
 
-def _calls_erf(network: Network, printed: list[sp.Expr]) -> bool:
-    """Whether the module needs ``scipy.special.erf`` (gelu, or a formula with erf)."""
-    functions = network.functions.values()
-    formulas = [
-        *(f.formula for f in functions),
-        *(f.derivative.formula for f in functions),
-    ]
-    return any(f.has(sp.erf) for f in [*formulas, *printed])
-
-
 def equation(left: sp.Expr, right: sp.Expr) -> str:
     return f"{text(left)} = {text(right)}"
 
@@ -182,7 +171,10 @@ def describe(parameter: Array) -> str:
 
 
 def _partials(
-    derivation: Derivation, arrays: dict[str, sp.Expr], helpers: set[str]
+    derivation: Derivation,
+    arrays: dict[str, sp.Expr],
+    helpers: set[str],
+    printer: Printers,
 ) -> tuple[Function, ...]:
     """The problem set's functions: one per partial derivative, each calling upstream.
 
@@ -217,10 +209,11 @@ def _partials(
             Function(
                 name=gradient.name,
                 arguments=ordered,
-                code=NumPyCodePrinter(names, helpers).doprint(array),
+                code=printer(names, helpers).doprint(array),
                 math=equation(gradient.array.element, gradient.expression),
                 doc=f"Gradient of the loss with respect to ``{target}``.",
                 returns_array=bool(gradient.array.indices),
+                reads_target="y_observed" in symbols,
             )
         )
     return tuple(functions)

@@ -59,7 +59,9 @@ def test_imports_only_numpy_and_the_standard_library(path):
         if isinstance(node, (ast.Import, ast.ImportFrom))
         for alias in node.names
     }
-    assert imported <= {"numpy", "__future__", "collections", "typing"}, imported
+    assert imported <= {"numpy", "__future__", "collections", "typing", "numbers"}, (
+        imported
+    )
 
 
 def test_derive_itself_type_checks_and_is_lint_clean():
