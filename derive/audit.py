@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import inspect
+import importlib.abc
 import json
 import math
 import os
@@ -242,7 +242,10 @@ def _cached_reference(path: Path, shown: str, modified: int) -> Reference:
     # derive's module, built in memory (nothing is written); the child process runs
     # the same source, read back from it.
     module = build(given, source=shown)
-    source = inspect.getsource(module)
+    loader = module.__loader__
+    assert isinstance(loader, importlib.abc.InspectLoader)
+    source = loader.get_source(module.__name__)
+    assert source is not None
     derivation = derive_spec(spec)
     return Reference(spec, derivation, module_context(derivation), source, module)
 
