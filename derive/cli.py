@@ -6,6 +6,8 @@
     derive --out DIR ...        write into DIR instead of ./generated
     derive --check ...          write nothing; exit 1 if any generated file is stale
     derive --pdf ...            also compile each NAME.tex to NAME.pdf (needs pdflatex)
+    derive audit SPEC MODULE.py check a hand-written gradient module against SPEC's
+                                derivation (derive audit --help)
 
 Errors in a spec are reported in one line naming the file and the field; the exit
 status is then 2 and no file is touched.
@@ -132,6 +134,11 @@ def _saying(status: Status, where: str) -> Status:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; return the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["audit"]:
+        from derive.audit_cli import main as audit_main
+
+        return audit_main(argv[1:])
     arguments = _parser().parse_args(argv)
     # On a terminal, a run that takes longer than STATUS_DELAY says what it is doing.
     status = StatusLine("derive: ", delay=STATUS_DELAY)
