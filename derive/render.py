@@ -113,9 +113,7 @@ class Code:
     gradients: dict[str, str]  # d_loss_d_W1 -> the lines computing it, as printed
 
 
-def derive_spec(
-    spec: NetworkSpec | EquationSpec, status: Status = quiet
-) -> Derivation:
+def derive_spec(spec: NetworkSpec | EquationSpec, status: Status = quiet) -> Derivation:
     """The graph of ``spec`` (either form) and every gradient of its loss."""
     status("building the graph and deriving its gradients")
     return derive(build(spec))
