@@ -43,7 +43,6 @@ import difflib
 import itertools
 import keyword
 import math
-import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +55,7 @@ from derive.errors import SpecError
 from derive.expressions import describe_node as _describe
 from derive.functions import sigmoid, softplus
 from derive.graph import N_BATCH, Axis, Graph, Role, Value, batch_axis
+from derive.printing.latex import default_latex
 
 TOP_FIELDS = (
     "name",
@@ -361,8 +361,6 @@ FUNCTIONS = (
     "einsum",
     "swapaxes",
 )
-#: Functions that are linear (their argument may hold a sum without being named).
-_LINEAR = ("sum", "mean", "swapaxes", "einsum")
 
 
 def _size_text(axis: Axis, sizes: dict[sp.Symbol, int]) -> str:
@@ -1073,12 +1071,6 @@ class _GraphBuilder:
         self.define(name, tensor, role, doc=text)
 
 
-def default_latex(name: str) -> str:
-    from derive.printing.latex import default_latex as latex
-
-    return latex(name)
-
-
 def build_graph(spec: EquationSpec) -> Graph:
     """Lower every equation of ``spec`` and return the graph; raise
     :class:`SpecError` naming the equation for any that does not lower."""
@@ -1120,8 +1112,3 @@ def build_graph(spec: EquationSpec) -> Graph:
             f"{unused[0]} is not used by any equation; its gradient would be zero",
         )
     return graph
-
-
-def parse_equation_spec(text: str, path: Path | str) -> EquationSpec:
-    """Read an equation spec from TOML ``text`` (for tests)."""
-    return read_equation_spec(tomllib.loads(text), path)
