@@ -419,7 +419,11 @@ def _chain(
     if step.user.role is Role.LOSS:
         if local:
             return _without_zero_sums(expand_losses(step.local))
-        loss = expand_losses(step.definition)
+        # Only the loss's terms that read the target: the others differentiate to 0,
+        # and a loss with a penalty on every weight would not fit on the page.
+        base = gradient.target.base
+        terms = [t for t in sp.Add.make_args(step.definition) if t.has(base)]
+        loss = expand_losses(sp.Add(*terms))
         return sp.Derivative(loss, target, evaluate=False)
     user = step.element
     factor = (
