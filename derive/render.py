@@ -115,7 +115,7 @@ class Code:
 
 def derive_spec(spec: NetworkSpec | EquationSpec, status: Status = quiet) -> Derivation:
     """The graph of ``spec`` (either form) and every gradient of its loss."""
-    status("building the graph and deriving its gradients")
+    status("building the network and deriving its gradients")
     return derive(build(spec))
 
 
