@@ -38,12 +38,8 @@ from benchmarks.peers import installed, torch_backward_of
 from benchmarks.timing import Progress, format_time, step, turn_samples
 
 ROOT = Path(__file__).resolve().parent.parent
-#: The spec lives in tests/equation_specs/ until derive builds equation specs (issue
-#: 10); then it moves to specs/ with the other examples, and this finds it there.
-SPEC_PATHS = (
-    ROOT / "specs" / "attention_regressor.toml",
-    ROOT / "tests" / "equation_specs" / "attention_regressor.toml",
-)
+#: The committed example spec, with the other examples.
+SPEC_PATHS = (ROOT / "specs" / "attention_regressor.toml",)
 WEIGHTS = ("Wq", "Wk", "Wv", "Wo")
 HAND = "hand-written NumPy"
 GENERATED = "derive, generated"

@@ -29,6 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from derive.document import DocumentContext, GradientMath
+from derive.equations import EquationSpec
 from derive.files import display_path
 from derive.render import derive_spec, gradient_markdown, python_code, rendered
 from derive.spec import NetworkSpec, load_spec, parse_spec, spec_from_data
@@ -137,7 +138,7 @@ class DerivationDocument:
         )
 
 
-def _read(spec: Spec, source: str | None) -> tuple[NetworkSpec, str]:
+def _read(spec: Spec, source: str | None) -> tuple[NetworkSpec | EquationSpec, str]:
     """The validated spec and the name it goes by in headers and errors."""
     if isinstance(spec, Mapping):
         label = source or "<dict>"

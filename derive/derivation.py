@@ -1,43 +1,54 @@
-"""Backpropagation by SymPy: the chain rule, one layer at a time.
+"""Backpropagation by SymPy: reverse mode over the graph of named values.
 
-For every value and parameter ``t`` of the network, walking from the loss back to the
-input, the gradient is assembled from the values ``c`` that use ``t`` directly::
+Walking the graph from the loss back, in reverse topological order, the gradient of
+every value and parameter ``t`` is assembled from the values ``u`` that use ``t``
+directly (its users)::
 
-    dL/dt[P] = sum over c, and over c's indices m, of  dL/dc[m] * dc[m]/dt[P]
+    dL/dt[P] = sum over users u, and over u's indices m, of  dL/du[m] * du[m]/dt[P]
 
-``dc[m]/dt[P]`` is ``sympy.diff`` of ``c``'s definition (a small local expression),
-and ``dL/dc`` is the gradient found one step earlier, kept as a named symbol
-(``d_loss_d_r1``), so every result stays closed-form and small. The sums are then
-collapsed (:mod:`derive.passes.collapse`) to expressions such as
-``d_loss_d_r1[i] * h0[j]``.
+``du[m]/dt[P]`` is ``sympy.diff`` of ``u``'s definition (a small local expression),
+and ``dL/du`` is the gradient found one step earlier, kept as a named symbol
+(``d_loss_d_h1``), so every result stays closed-form and small. Each user's term is
+kept as a :class:`Step`, so a value with several users (a residual connection's two
+paths, a weight shared by three recurrent steps, a regularized parameter) shows one
+term per user. The sums are then collapsed (:mod:`derive.passes.collapse`) to
+expressions such as ``d_loss_d_r1[i] * h0[j]``.
+
+No index name is fixed: the element a gradient is taken at gets fresh index symbols,
+one per axis (``b`` for the batch axis, then ``i, j, k, ...``), and each user's own
+indices are renamed to fresh dummies (``a`` for the batch, then ``m, n, ...``) that
+clash with nothing in sight.
 """
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import sympy as sp
 
 from derive.activations import Activation, Y
+from derive.graph import N_BATCH, Graph, Role, Value
 from derive.losses import expand_losses
-from derive.network import BATCH, INPUT_UNIT, UNIT, Array, Network
 from derive.passes.collapse import collapse
 
-#: Indices of the element a gradient is taken with respect to: dL/dW1[i, j].
-TARGET_INDICES = (sp.Symbol("i", integer=True), sp.Symbol("j", integer=True))
-#: Dummies that run over the elements of the value using it: batch, then unit.
-USER_BATCH = sp.Symbol("a", integer=True)
-USER_UNIT = sp.Symbol("m", integer=True)
-#: A definition's own indices, renamed to the dummies before differentiating it.
-RENAMED = {BATCH: USER_BATCH, UNIT: USER_UNIT}
+#: Names for the indices of the element a gradient is taken at, batch axis first.
+TARGET_NAMES = ("i", "j", "k", "l", "p", "q", "r", "s")
+TARGET_BATCH = "b"
+#: Names for the dummies that run over a user's elements.
+DUMMY_NAMES = ("m", "n", "u", "v", "w", "o", "g", "c")
+DUMMY_BATCH = "a"
 
 
 @dataclass(frozen=True)
 class Step:
-    """One term of the chain rule: through ``user`` (or through the loss itself)."""
+    """One term of the chain rule: the part of ``dL/dt`` that flows through ``user``."""
 
-    user: Array | None  # None: the loss depends on the target directly
-    upstream: sp.Expr  # dL/d user, at the user's summed indices
+    user: Value  # a value (or the loss) whose definition reads the target
+    definition: sp.Expr  # the user's definition, in the dummies below
+    element: sp.Expr  # the user's element at the dummies
+    upstream: sp.Expr  # dL/d user at the dummies (1 for the loss)
     local: sp.Expr  # d user / d target, from sympy.diff
     summed: tuple[tuple[sp.Symbol, sp.Expr, sp.Expr], ...]  # sum limits
     result: sp.Expr  # the term after the sums collapse
@@ -47,8 +58,8 @@ class Step:
 class Gradient:
     """``dL/d target``, as an array of the target's shape."""
 
-    target: Array
-    array: Array  # the gradient itself, named d_loss_d_<target>
+    target: Value
+    array: Value  # the gradient itself, named by target.gradient
     steps: tuple[Step, ...]
     expression: sp.Expr  # index form, in array.indices
 
@@ -59,10 +70,9 @@ class Gradient:
 
 @dataclass(frozen=True)
 class Derivation:
-    """Every gradient of the network, in the order the backward pass computes them."""
+    """Every gradient of the graph, in the order the backward pass computes them."""
 
-    network: Network
-    loss_derivative: sp.Expr  # dL/dy_predicted before the loss is named
+    network: Graph
     gradients: tuple[Gradient, ...]
 
     def of(self, name: str) -> Gradient:
@@ -73,74 +83,103 @@ class Derivation:
         raise KeyError(name)
 
 
-def gradient_name(target: str) -> str:
-    """``d_loss_d_W1`` for ``W1``; ``d_loss_d_ypredicted`` for ``y_predicted``."""
-    return "d_loss_d_" + target.replace("_", "")
+def fresh(
+    count: int, taken: set[str], names: Iterable[str], prefix: str
+) -> list[sp.Symbol]:
+    """``count`` integer symbols named from ``names`` (then ``prefix1, prefix2, ...``)
+    that are not in ``taken``; their names are added to ``taken``."""
+    symbols: list[sp.Symbol] = []
+    numbered = (f"{prefix}{n}" for n in itertools.count(1))
+    candidates = itertools.chain(names, numbered)
+    while len(symbols) < count:
+        name = next(candidates)
+        if name not in taken:
+            taken.add(name)
+            symbols.append(sp.Symbol(name, integer=True))
+    return symbols
 
 
-def target_indices(target: Array) -> tuple[sp.Symbol, ...]:
-    """The indices a gradient is written in: ``b`` for the batch, then ``i``, ``j``."""
-    if target.batched:
-        return (BATCH, *TARGET_INDICES[: len(target.indices) - 1])
-    return TARGET_INDICES[: len(target.indices)]
+def index_names(value: Value, taken: set[str], batch: str, names: Iterable[str]):
+    """Fresh index symbols for ``value``'s axes: ``batch`` for the batch axis."""
+    names = tuple(names)
+    result = []
+    for axis in value.axes:
+        if axis.batch and batch not in taken:
+            taken.add(batch)
+            result.append(sp.Symbol(batch, integer=True))
+        else:
+            result.extend(fresh(1, taken, names, names[0]))
+    return tuple(result)
 
 
-def derive(network: Network) -> Derivation:
-    """Differentiate ``network``'s loss with respect to every value and parameter."""
-    index_symbols = {
-        BATCH,
-        UNIT,
-        INPUT_UNIT,
-        USER_BATCH,
-        USER_UNIT,
-        *TARGET_INDICES,
-        *network.widths,
-        *(s for a in network.values for s in a.sizes),
-    }
+def _symbol_names(expr: sp.Basic) -> set[str]:
+    """Every symbol name in ``expr``, bound ones (sum dummies) included."""
+    return {s.name for s in expr.atoms(sp.Symbol)}
+
+
+def derive(network: Graph) -> Derivation:
+    """Differentiate the graph's loss with respect to every value and parameter."""
+    reserved = {v.name for v in network} | {s.name for s in network.sizes}
     gradients: dict[str, Gradient] = {}
-    targets = [*reversed(network.values[1:]), *network.parameters]
+    reusable = _patterns(network)
+    targets = [
+        v for v in reversed(network.nodes) if v.role in (Role.VALUE, Role.NORMALIZER)
+    ]
+    targets += [v for v in network.nodes if v.role is Role.PARAMETER]
     for target in targets:
-        indices = target_indices(target)
+        taken = set(reserved)
+        indices = index_names(target, taken, TARGET_BATCH, TARGET_NAMES)
         element = target.at(*indices)
         steps = []
-        if network.loss.has(target.base):
-            local = sp.diff(network.loss.xreplace(RENAMED), element)
-            result = expand_losses(collapse(local, index_symbols))
-            steps.append(Step(None, sp.Integer(1), expand_losses(local), (), result))
-        for user in network.values:
-            if user.definition is None or not user.definition.has(target.base):
-                continue
-            steps.append(
-                _through(user, gradients[user.name].array, element, index_symbols)
-            )
-        gradient_array = Array(
-            gradient_name(target.name), indices, target.sizes, target.layer
+        for user in network.users(target):
+            upstream = None if user.role is Role.LOSS else gradients[user.name].array
+            assert user.definition is not None
+            in_sight = taken | _symbol_names(user.definition)
+            steps.append(_through(user, upstream, element, in_sight))
+        gradient_array = Value(
+            target.gradient,
+            target.role,
+            target.axes,
+            indices,
+            latex=rf"\frac{{\partial L}}{{\partial {target.latex}}}",
         )
         expression = sp.factor_terms(sp.Add(*(step.result for step in steps)))
+        expression = _single_elements(expression, target, indices)
+        expression = _reuse_values(expression, reusable)
         gradients[target.name] = Gradient(
             target, gradient_array, tuple(steps), expression
         )
-    output = network.output
-    return Derivation(
-        network=network,
-        loss_derivative=gradients[output.name].expression,
-        gradients=tuple(gradients.values()),
-    )
+    ordered = [gradients[t.name] for t in targets]
+    return Derivation(network=network, gradients=tuple(ordered))
 
 
 def _through(
-    user: Array, upstream: Array, element: sp.Expr, index_symbols: set
+    user: Value, upstream: Value | None, element: sp.Expr, taken: set[str]
 ) -> Step:
     """The chain-rule term ``sum_m dL/du[m] * du[m]/dt`` through the value ``user``."""
-    assert user.definition is not None, "only computed values use other arrays"
-    dummies = tuple(RENAMED.get(index, index) for index in user.indices)
-    definition = user.definition.xreplace(RENAMED)
-    local = _in_output_form(sp.diff(definition, element), definition, user.at(*dummies))
-    upstream_element = upstream.at(*dummies)
+    assert user.definition is not None, "only computed values use other values"
+    dummies = index_names(user, taken, DUMMY_BATCH, DUMMY_NAMES)
+    renamed = dict(zip(user.indices, dummies, strict=True))
+    # A sum's own dummy that clashes with the target's indices gets a fresh name.
+    target_names = {s.name for s in element.free_symbols if s.is_integer}
+    for bound, size in _bound(user.definition):
+        if bound.name in target_names and bound not in renamed:
+            batch = size.has(N_BATCH) and DUMMY_BATCH not in taken
+            renamed[bound] = (
+                fresh(1, taken, (DUMMY_BATCH,), "a")[0]
+                if batch
+                else fresh(1, taken, DUMMY_NAMES, "m")[0]
+            )
+    definition = user.definition.xreplace(renamed)
+    value = user.at(*dummies)
+    local = _in_output_form(sp.diff(definition, element), definition, value)
+    upstream_element = sp.Integer(1) if upstream is None else upstream.at(*dummies)
     limits = tuple(
         (d, sp.Integer(0), size - 1)
         for d, size in zip(dummies, user.sizes, strict=True)
     )
+    index_symbols = {s for s in (*local.atoms(sp.Symbol), *element.free_symbols)}
+    index_symbols = {s for s in index_symbols if s.is_integer} | set(dummies)
     # Sum first over the dummies a KroneckerDelta pins down, so that each sum collapses.
     deltas = {s for delta in local.atoms(sp.KroneckerDelta) for s in delta.free_symbols}
     ordered = sorted(limits, key=lambda limit: limit[0] not in deltas)
@@ -149,7 +188,61 @@ def _through(
         term = collapse(sp.Sum(term, limit), index_symbols)
     if term.has(sp.exp):
         term = sp.powsimp(term, combine="exp")
-    return Step(user, upstream_element, local, limits, term)
+    term = expand_losses(term)
+    return Step(user, definition, value, upstream_element, local, limits, term)
+
+
+def _patterns(network: Graph) -> list[tuple[sp.Expr, sp.Expr]]:
+    """For each value defined as one function call (``attention = exp(s - lse)``),
+    its definition with wildcards for its indices, and the value at them."""
+    patterns = []
+    for value in network.computed:
+        definition = value.definition
+        if definition is None or not definition.is_Function or not value.indices:
+            continue
+        wilds = [sp.Wild(f"w{n}") for n in range(len(value.indices))]
+        mapping = dict(zip(value.indices, wilds, strict=True))
+        patterns.append((definition.xreplace(mapping), value.at(*wilds)))
+    return patterns
+
+
+def _reuse_values(expr: sp.Expr, patterns: list[tuple[sp.Expr, sp.Expr]]) -> sp.Expr:
+    """``expr`` reading a forward value wherever it would compute one again: the
+    softmax's ``exp(s - lse)`` in a log-normalizer's gradient is ``attention``."""
+    reused = expr
+    for pattern, value in patterns:
+        if reused.has(pattern.func):
+            reused = reused.replace(pattern, value)
+    return expr if reused == expr else sp.factor_terms(reused)
+
+
+def _single_elements(
+    expr: sp.Expr, target: Value, indices: tuple[sp.Symbol, ...]
+) -> sp.Expr:
+    """``KroneckerDelta(0, k)`` is 1 where ``k`` runs over a length-1 axis (one kept
+    by ``keepdims``): its only element is 0."""
+    single = {i for i, a in zip(indices, target.axes, strict=True) if a.size == 1}
+    if not single:
+        return expr
+    return expr.replace(
+        lambda e: (
+            isinstance(e, sp.KroneckerDelta)
+            and any(a in single for a in e.args)
+            and any(a == 0 for a in e.args)
+        ),
+        lambda e: sp.Integer(1),
+    )
+
+
+def _bound(expr: sp.Expr) -> list[tuple[sp.Symbol, sp.Expr]]:
+    """The sums' dummies in ``expr``, with their upper limits, outermost first."""
+    found = dict.fromkeys(
+        (limit[0], limit[2])
+        for s in sp.preorder_traversal(expr)
+        if isinstance(s, sp.Sum)
+        for limit in s.limits
+    )
+    return list(found)
 
 
 def _in_output_form(local: sp.Expr, definition: sp.Expr, value: sp.Expr) -> sp.Expr:
@@ -158,7 +251,9 @@ def _in_output_form(local: sp.Expr, definition: sp.Expr, value: sp.Expr) -> sp.E
     - ``value = f(r)`` for an activation whose derivative is a function of its output:
       ``tanh'(r) = 1 - value**2``, so backprop reuses the forward pass's value;
     - ``value = log(S)``: ``S = exp(value)``, so ``exp(z[i]) / S`` becomes
-      ``exp(z[i] - value)``, the softmax computed without overflow.
+      ``exp(z[i] - value)``, the softmax computed without overflow;
+    - anywhere else the definition itself appears (``exp(z)``'s derivative is
+      ``exp(z)``), it is the value.
     """
     if isinstance(definition, Activation):
         form = type(definition).output_form
@@ -169,4 +264,6 @@ def _in_output_form(local: sp.Expr, definition: sp.Expr, value: sp.Expr) -> sp.E
         return local
     if isinstance(definition, sp.log):
         return local.subs(definition.args[0], sp.exp(value))
-    return local
+    if definition.is_Atom or isinstance(definition, sp.Indexed):
+        return local
+    return local.xreplace({definition: value})

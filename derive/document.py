@@ -8,21 +8,22 @@ line) and in matrix form (the array expression the code computes). The templates
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import sympy as sp
 
 from derive.activations import HEAVISIDE_AT_ZERO, X
-from derive.derivation import RENAMED, Derivation, Gradient, Step
+from derive.derivation import Derivation, Gradient, Step
 from derive.errors import SpecError
 from derive.evaluate import ShapeError, evaluate
-from derive.losses import Y_OBSERVED, Y_PREDICTED, element_derivative
+from derive.graph import Graph, Role, Value
+from derive.losses import Y_OBSERVED, Y_PREDICTED, element_derivative, expand_losses
 from derive.network import INPUT_UNIT, Array, Network
 from derive.passes.collapse import collapse
 from derive.passes.to_array import to_array
-from derive.printing.latex import DeriveLatexPrinter, latex_name
+from derive.printing.latex import DeriveLatexPrinter, default_latex
 
 #: A layer wider than this is drawn as its first units, a gap and its last unit.
 DRAWN_UNITS = 5
@@ -68,6 +69,28 @@ class Column:
 
 
 @dataclass(frozen=True)
+class Node:
+    """A value in the diagram of the graph, at a column (its depth) and a row."""
+
+    code: str
+    latex: str
+    role: str
+    shape: str  # the axis names
+    column: int
+    row: float
+
+
+@dataclass(frozen=True)
+class GraphDiagram:
+    """The value graph as a DAG: an edge from each value to each value using it;
+    ``skips`` marks an edge that jumps over a column (a residual connection)."""
+
+    nodes: tuple[Node, ...]
+    edges: tuple[tuple[str, str, bool], ...]  # source, user, skips
+    spacing: float  # centimetres between columns
+
+
+@dataclass(frozen=True)
 class WorkedPoint:
     """Numbers at the spec's worked point, each as (LaTeX of the name, LaTeX value)."""
 
@@ -93,7 +116,8 @@ class DocumentContext:
     activations: tuple[ActivationMath, ...]
     kink: bool
     gradients: tuple[GradientMath, ...]
-    diagram: tuple[Column, ...]
+    diagram: tuple[Column, ...]  # [[layers]]: the units, layer by layer
+    graph: GraphDiagram | None  # equations: the value graph
     worked: WorkedPoint | None
 
 
@@ -106,10 +130,10 @@ def document_context(
     the module's printer printed them, so the two cannot drift.
     """
     network = derivation.network
-    # Index-form and scalar equations have no arrays: ``x`` in an activation's
-    # definition is a number, and a product there is an ordinary one. They are rows
-    # of aligned equations, so a long sum may break across lines.
+    # Index-form and scalar equations print as rows of aligned equations (a long
+    # sum may break across lines); the matrix form knows which names are arrays.
     latex, matrix_latex = latex_printers(derivation)
+    latex_name = latex.name
     activations = tuple(
         ActivationMath(
             name,
@@ -119,8 +143,25 @@ def document_context(
         )
         for name, function in network.functions.items()
     )
-    everything = (*network.values, network.observed, *network.parameters)
-    code_names = {"y_observed": "y"}
+    layered = isinstance(network, Network)
+    if isinstance(network, Network):
+        everything = (*network.values, network.observed, *network.parameters)
+        forward = network.values[1:]
+        loss = network.loss_formula
+        summary = f"The loss is the {network.kind.summary}."
+    else:
+        everything = (*network.inputs, *network.parameters, *network.computed)
+        forward = network.computed
+        loss = network.loss
+        named = [
+            f"{v.name} is {v.doc}"
+            for v in network.computed
+            if v.name not in network.spec.equations
+        ]
+        summary = (
+            f"derive named values of its own: {'; '.join(named)}." if named else ""
+        )
+    code_names = {"y_observed": "y"} if layered else {}
     return DocumentContext(
         name=network.name,
         description=network.spec.description,
@@ -131,24 +172,23 @@ def document_context(
             (latex_name(a.name), code_names.get(a.name, a.name), _shape(a, latex))
             for a in everything
         ),
-        forward=tuple(
-            (latex(v.element), latex(v.definition)) for v in network.values[1:]
-        ),
-        loss=("L", latex(network.loss_formula)),
-        loss_summary=network.loss_kind.summary,
-        loss_lines=_loss_lines(network, latex),
+        forward=tuple((latex(v.element), latex(v.definition)) for v in forward),
+        loss=("L", latex(loss)),
+        loss_summary=summary,
+        loss_lines=_loss_lines(network, latex) if isinstance(network, Network) else (),
         activations=activations,
         kink=has_kink(network),
         gradients=tuple(
             _gradient(g, derivation, latex, matrix_latex, code[g.name])
             for g in derivation.gradients
         ),
-        diagram=_diagram(network, latex),
+        diagram=_diagram(network, latex) if isinstance(network, Network) else (),
+        graph=None if isinstance(network, Network) else _graph_diagram(network, latex),
         worked=_worked_point(derivation, latex),
     )
 
 
-def has_kink(network: Network) -> bool:
+def has_kink(network: Graph) -> bool:
     """Whether a derivative is a Heaviside step taken as 0 at the kink (ReLU's)."""
     return (
         any(f.derivative.formula.has(sp.Heaviside) for f in network.functions.values())
@@ -158,26 +198,36 @@ def has_kink(network: Network) -> bool:
 
 def latex_printers(
     derivation: Derivation,
-) -> tuple[Callable[[sp.Expr], str], Callable[[sp.Expr], str]]:
+) -> tuple[DeriveLatexPrinter, DeriveLatexPrinter]:
     """derive's two LaTeX printers for ``derivation``: index form and scalars (rows
-    of aligned equations), and matrix form (arrays as matrices)."""
+    of aligned equations: a value's ``x`` is a number there, and a product an
+    ordinary one), and matrix form (arrays as matrices, products of arrays as
+    ``\\odot``)."""
     network = derivation.network
-    arrays = {
-        a.name: len(a.indices)
-        for a in (*network.values, *network.parameters, network.observed)
-        if a.indices
-    }
+    arrays = {a.name: len(a.indices) for a in network if a.indices}
     arrays |= {g.name: len(g.array.indices) for g in derivation.gradients}
-    return DeriveLatexPrinter().lines, DeriveLatexPrinter(arrays).doprint
+    return latex_printer(derivation, rows=True), latex_printer(derivation, arrays)
+
+
+def latex_printer(
+    derivation: Derivation, arrays: Mapping[str, int] | None = None, rows: bool = False
+) -> DeriveLatexPrinter:
+    """The LaTeX printer with every name as the graph's values and sizes give it."""
+    network = derivation.network
+    names = {s.name: default_latex(s.name) for s in network.sizes}
+    names.update({v.name: v.latex for v in network if v.latex})
+    names.update(network.size_latex)
+    gradients = {g.name: g.target.latex for g in derivation.gradients}
+    return DeriveLatexPrinter(arrays, names, gradients, rows=rows)
 
 
 def _loss_lines(network: Network, latex) -> tuple[str, ...]:
     """The element loss and ``sympy.diff`` of it, or softmax's log normalizer."""
-    kind = network.loss_kind
+    kind = network.kind
     predicted, observed = latex(Y_PREDICTED), latex(Y_OBSERVED)
     if kind.element is None:
         logits = network.output
-        normalizer = network.array("lse")
+        (normalizer,) = network.of_role(Role.NORMALIZER)
         element = normalizer.at(*normalizer.indices)
         derivative = sp.Derivative(element, logits.element, evaluate=False)
         indices = {*logits.indices, INPUT_UNIT, *logits.sizes, *network.widths}
@@ -198,18 +248,22 @@ def _diagram(network: Network, latex) -> tuple[Column, ...]:
     """The layers, input to output, with the units to draw."""
     outputs: dict[int, Array] = {}
     for value in network.values[1:]:
-        if value.name != "lse":
+        if value.role is Role.VALUE and value.layer is not None:
             outputs[value.layer] = value  # the layer's output: h, or r if linear
-    columns = [_column(network, network.values[0], "input", ())]
+    columns = [_column(network, network.values[0], "input", (), latex)]
     for layer, value in sorted(outputs.items()):
         caption = value.activation or "linear"
         weights = tuple(p for p in network.parameters if p.layer == layer)
-        columns.append(_column(network, value, caption, weights))
+        columns.append(_column(network, value, caption, weights, latex))
     return tuple(columns)
 
 
 def _column(
-    network: Network, array: Array, caption: str, weights: tuple[Array, ...]
+    network: Network,
+    array: Array,
+    caption: str,
+    weights: tuple[Array, ...],
+    latex: DeriveLatexPrinter,
 ) -> Column:
     """A column of unit circles; a wide layer shows its first units, dots, its last."""
     width = int(network.shape(array)[-1]) if array.has_units else 1
@@ -219,15 +273,56 @@ def _column(
     else:
         units, gap = (1.5, 0.75, 0.0, -1.5), -0.75
     return Column(
-        name=latex_name(array.name),
+        name=latex.name(array.name),
         code=array.name,
         width=width,
         units=units,
         gap=gap,
         caption=caption,
-        weights=", ".join(latex_name(p.name) for p in weights),
+        weights=", ".join(latex.name(p.name) for p in weights),
         parameters=", ".join(p.name for p in weights),
     )
+
+
+def _graph_diagram(network: Graph, latex: DeriveLatexPrinter) -> GraphDiagram:
+    """Computed values in columns by depth (the longest path from the inputs), each
+    input and parameter one column before its first user; rows in spec order."""
+    depth: dict[str, int] = {}
+    for value in network.computed + (network.loss_value,):
+        sources = [s for s in network if value.uses(s) and s.name in depth]
+        depth[value.name] = 1 + max((depth[s.name] for s in sources), default=0)
+    for value in (*network.inputs, *network.parameters):
+        users = [depth[u.name] for u in network.users(value)]
+        depth[value.name] = min(users, default=1) - 1
+    columns: dict[int, list[Value]] = {}
+    for value in network:
+        columns.setdefault(depth[value.name], []).append(value)
+    nodes = []
+    for column, values in sorted(columns.items()):
+        for row, value in enumerate(values):
+            axes = " x ".join(a.name for a in value.axes) or "scalar"
+            nodes.append(
+                Node(
+                    value.name,
+                    value.latex,
+                    value.role.value,
+                    axes,
+                    column,
+                    (len(values) - 1) / 2 - row,
+                )
+            )
+    given = (Role.INPUT, Role.PARAMETER)
+    edges = tuple(
+        (
+            source.name,
+            user.name,
+            source.role not in given and depth[user.name] - depth[source.name] > 1,
+        )
+        for source, user in network.edges()
+    )
+    # Columns share the text width (about 16 cm), 2.4 cm apart at most.
+    spacing = min(2.4, 15.0 / max(len(columns) - 1, 1))
+    return GraphDiagram(tuple(nodes), edges, round(spacing, 2))
 
 
 def _worked_point(derivation: Derivation, latex) -> WorkedPoint | None:
@@ -235,7 +330,9 @@ def _worked_point(derivation: Derivation, latex) -> WorkedPoint | None:
     spec = derivation.network.spec
     if spec.worked_point is None:
         return None
-    point = {("y_observed" if k == "y" else k): v for k, v in spec.worked_point.items()}
+    layered = isinstance(derivation.network, Network)
+    renamed = {"y": "y_observed"} if layered else {}
+    point = {renamed.get(k, k): v for k, v in spec.worked_point.items()}
     try:
         numbers = evaluate(derivation, point)
     except ShapeError as error:
@@ -244,12 +341,15 @@ def _worked_point(derivation: Derivation, latex) -> WorkedPoint | None:
     network = derivation.network
 
     def shown(name: str) -> tuple[str, str]:
-        return (latex_name(name), latex(_matrix(numbers[name])))
+        return (latex.name(name), latex(_matrix(numbers[name])))
 
-    given = ["x", *(p.name for p in network.parameters), "y_observed"]
+    if isinstance(network, Network):
+        given = ["x", *(p.name for p in network.parameters), "y_observed"]
+    else:
+        given = [v.name for v in (*network.inputs, *network.parameters)]
     return WorkedPoint(
         given=tuple(shown(name) for name in given),
-        forward=tuple(shown(v.name) for v in network.values[1:]),
+        forward=tuple(shown(v.name) for v in network.computed),
         loss=latex(_matrix(numbers["loss"])),
         gradients=tuple(shown(g.name) for g in derivation.gradients),
         numbers=numbers,
@@ -296,24 +396,47 @@ def gradient_math(derivation: Derivation, name: str, code: str) -> GradientMath:
 def _gradient(
     gradient: Gradient, derivation: Derivation, latex, matrix_latex, code: str
 ) -> GradientMath:
-    chain, local = chain_rule(gradient, derivation)
-    steps = [latex(chain), latex(local), latex(gradient.expression)]
+    chains = [
+        _chain(step, gradient, derivation, local=False) for step in gradient.steps
+    ]
+    locals_ = [
+        _chain(step, gradient, derivation, local=True) for step in gradient.steps
+    ]
+    local = sp.Add(*locals_)
+    # One term per user, each on its own line: a value with several users shows
+    # every path its gradient comes back by.
+    steps = [_terms(chains, latex), _terms(locals_, latex), latex(gradient.expression)]
     evaluable = tuple(
         e for e in (local, gradient.expression) if not e.has(sp.Derivative)
     )
-    array = to_array(gradient.expression, gradient.array.indices)  # sizes symbolic
+    array = to_array(  # sizes symbolic
+        gradient.expression, gradient.array.indices, gradient.array.sizes
+    )
     return GradientMath(
         name=gradient.name,
         target=gradient.target.name,
-        title=latex_name(gradient.target.name),
+        title=latex.name(gradient.target.name),
         steps=tuple(dict.fromkeys(steps)),  # drop a line that repeats the one before
         left=latex(gradient.array.element),
-        matrix_left=latex_name(gradient.name),
+        matrix_left=latex.name(gradient.name),
         matrix=matrix_latex(array),
         code=code,
         expressions=evaluable,
         indices=gradient.array.indices,
     )
+
+
+def _terms(terms: list[sp.Expr], latex: DeriveLatexPrinter) -> str:
+    """``terms`` as a sum, the second and later on lines of their own."""
+    kept = [t for t in terms if t != 0] or [sp.Integer(0)]
+    lines = [latex(kept[0])]
+    for term in kept[1:]:
+        negative = term.could_extract_minus_sign()
+        sign = "-" if negative else "+"
+        lines.append(
+            r" \\" + "\n" + rf" &\quad {sign} {latex(-term if negative else term)}"
+        )
+    return "".join(lines)
 
 
 def _without_zero_sums(expr: sp.Expr) -> sp.Expr:
@@ -328,12 +451,16 @@ def _chain(
 ) -> sp.Expr:
     """One chain-rule term, unevaluated: ``sum_m dL/du[m] * du[m]/dt``."""
     target = gradient.target.at(*gradient.array.indices)
-    if step.user is None:
-        loss = derivation.network.loss_formula.xreplace(RENAMED)
+    if step.user.role is Role.LOSS:
         if local:
-            return _without_zero_sums(step.local)
+            return _without_zero_sums(expand_losses(step.local))
+        # Only the loss's terms that read the target: the others differentiate to 0,
+        # and a loss with a penalty on every weight would not fit on the page.
+        base = gradient.target.base
+        terms = [t for t in sp.Add.make_args(step.definition) if t.has(base)]
+        loss = expand_losses(sp.Add(*terms))
         return sp.Derivative(loss, target, evaluate=False)
-    user = step.user.at(*(limit[0] for limit in step.summed))
+    user = step.element
     factor = (
         _without_zero_sums(step.local)
         if local

@@ -18,7 +18,9 @@ import sympy as sp
 
 from derive.activations import expand_activations
 from derive.derivation import Derivation
-from derive.network import N_BATCH, Array
+from derive.graph import N_BATCH
+from derive.graph import Value as Array
+from derive.losses import expand_losses
 from derive.passes.unroll import elements, unroll
 
 DIGITS = 30
@@ -43,7 +45,7 @@ def evaluate(derivation: Derivation, point: Mapping[str, Any]) -> dict[str, np.n
 class Evaluator:
     """A derivation evaluated at one point.
 
-    ``point`` holds ``x``, ``y_observed`` and every parameter, as numbers or nested
+    ``point`` holds every input (``x``, ``y_observed``) and parameter, as numbers or nested
     lists in their shapes (with the batch axis first, for torch shapes).
     :attr:`results` is keyed by name (``r1``, ``d_loss_d_W0``, ``loss``); each entry is
     an object array of SymPy numbers. :meth:`element` evaluates any other index-form
@@ -53,17 +55,18 @@ class Evaluator:
     def __init__(self, derivation: Derivation, point: Mapping[str, Any]) -> None:
         network = derivation.network
         self.widths: dict[sp.Symbol, int] = dict(network.widths)
-        if network.batched:
-            self.widths[N_BATCH] = np.asarray(point["x"], dtype=object).shape[0]
+        for given in network.inputs:
+            if given.batched:
+                size = np.asarray(point[given.name], dtype=object).shape[0]
+                self.widths[N_BATCH] = size
         self.known: dict[tuple[str, tuple[int, ...]], sp.Expr] = {}
         self.results: dict[str, np.ndarray] = {}
-        self._given(network.values[0], point["x"])
-        self._given(network.observed, point["y_observed"])
-        for parameter in network.parameters:
-            self._given(parameter, point[parameter.name])
-        for value in network.values[1:]:
+        for given in (*network.inputs, *network.parameters):
+            self._given(given, point[given.name])
+        for value in network.computed:
             self._computed(value, value.definition, value.indices)
-        loss = unroll(expand_activations(network.loss_formula), self.widths)
+        loss_formula = expand_losses(network.loss)
+        loss = unroll(expand_activations(loss_formula), self.widths)
         self.results["loss"] = np.asarray(_number(self._substitute(loss)), dtype=object)
         for gradient in derivation.gradients:
             self._computed(gradient.array, gradient.expression, gradient.array.indices)

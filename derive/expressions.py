@@ -131,11 +131,11 @@ class _Converter:
             return _OPERATORS[type(node.op)](left, right)
         if isinstance(node, ast.Call):
             return self.call(node)
-        raise self.refuse(_describe(node))
+        raise self.refuse(describe_node(node))
 
     def call(self, node: ast.Call) -> sp.Expr:
         if not isinstance(node.func, ast.Name):
-            raise self.refuse("calling " + _describe(node.func))
+            raise self.refuse("calling " + describe_node(node.func))
         name = node.func.id
         if name not in FUNCTIONS:
             raise self.refuse(f"the function {name!r}")
@@ -198,7 +198,8 @@ def _bits(number: sp.Expr) -> float:
     return 0.0 if magnitude == 0 else abs(float(sp.log(magnitude, 2)))
 
 
-def _describe(node: ast.AST) -> str:
+def describe_node(node: ast.AST) -> str:
+    """What a syntax node is, in words, for error messages."""
     kinds = {
         ast.Attribute: "attribute access",
         ast.Subscript: "indexing",
@@ -215,10 +216,13 @@ def _describe(node: ast.AST) -> str:
         ast.ListComp: "a comprehension",
         ast.GeneratorExp: "a generator",
         ast.Call: "a call",
+        ast.Starred: "*arguments",
     }
     for kind, description in kinds.items():
         if isinstance(node, kind):
             return description
+    if isinstance(node, ast.Constant):
+        return f"the constant {node.value!r}"
     if isinstance(node, (ast.BinOp, ast.UnaryOp)):
         op = node.op
         return f"the operator {type(op).__name__}"

@@ -16,7 +16,8 @@ import sympy as sp
 
 from derive.activations import X
 from derive.functions import PRIMITIVES
-from derive.network import Network
+from derive.graph import Graph as Network
+from derive.losses import expand_losses
 from derive.printing.text import text
 
 
@@ -47,7 +48,7 @@ def primitives_used(network: Network, more: Iterable[sp.Expr]) -> tuple[str, ...
     formulas = [
         *(f.formula for f in functions),
         *(f.derivative.formula for f in functions),
-        network.loss_formula,
+        expand_losses(network.loss),
         *more,
     ]
     return tuple(

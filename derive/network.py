@@ -21,14 +21,30 @@ from derive.activations import (
     definition,
     latex_function_name,
 )
+from derive.equations import EquationSpec, build_graph
+from derive.graph import N_BATCH, Axis, Graph, Role, Value, batch_axis
 from derive.losses import Loss, element_loss_function, expand_losses, make_loss
 from derive.spec import LayerSpec, LossSpec, NetworkSpec
+
+__all__ = ["N_BATCH", "Array", "Network", "build", "build_network"]
+
+
+def build(spec: NetworkSpec | EquationSpec) -> Graph:
+    """The graph of either spec form: equations lowered, or layers compiled."""
+    if isinstance(spec, EquationSpec):
+        return build_graph(spec)
+    return build_network(spec)
+
 
 BATCH = sp.Symbol("b", integer=True)
 UNIT = sp.Symbol("i", integer=True)
 INPUT_UNIT = sp.Symbol("k", integer=True)
-N_BATCH = sp.Symbol("n_batch", integer=True, positive=True)
 N_INPUT = sp.Symbol("n_in", integer=True, positive=True)
+#: How the layer front end's sizes read in LaTeX.
+SIZE_LATEX = {"n_batch": r"n_{\text{batch}}", "n_in": r"n_{\text{in}}"}
+
+#: A value of a layered network (the graph's value type).
+Array = Value
 
 
 def width_symbol(layer: int) -> sp.Symbol:
@@ -36,69 +52,31 @@ def width_symbol(layer: int) -> sp.Symbol:
     return sp.Symbol(f"n{layer}", integer=True, positive=True)
 
 
-@dataclass(frozen=True)
-class Array:
-    """A named array (or scalar) of the network: a value, a parameter or the target.
-
-    ``indices`` name the element that ``definition`` defines; ``sizes`` are the symbolic
-    lengths of the axes, in the same order.
-    """
-
-    name: str
-    indices: tuple[sp.Symbol, ...]
-    sizes: tuple[sp.Symbol, ...]
-    layer: int
-    definition: sp.Expr | None = None
-    activation: str | None = None
-
-    @property
-    def base(self) -> sp.Symbol | sp.IndexedBase:
-        if not self.indices:
-            return sp.Symbol(self.name, real=True)
-        return sp.IndexedBase(self.name, shape=self.sizes)
-
-    def at(self, *indices: sp.Expr) -> sp.Expr:
-        """The element at ``indices`` (the scalar itself when there are none)."""
-        if len(indices) != len(self.indices):
-            raise ValueError(f"{self.name} takes {len(self.indices)} indices")
-        base = self.base
-        return base[indices] if isinstance(base, sp.IndexedBase) else base
-
-    @property
-    def element(self) -> sp.Expr:
-        """The element named by :attr:`indices`."""
-        return self.at(*self.indices)
-
-    @property
-    def batched(self) -> bool:
-        return bool(self.sizes) and self.sizes[0] == N_BATCH
-
-    @property
-    def has_units(self) -> bool:
-        """Whether it has a unit axis (a problem-set scalar, or one per sample, has not)."""
-        return len(self.indices) > int(self.batched)
+def _latex(name: str, layer: int | None = None) -> str:
+    """The problem set's notation: ``h^{(0)}``, ``W^{(1)}``, ``\\hat{y}``."""
+    special = {"y_predicted": r"\hat{y}", "y_observed": "y", "x": "x"}
+    if name in special:
+        return special[name]
+    if name == "lse":
+        return r"\operatorname{lse}"
+    return f"{name[0]}^{{({layer})}}"
 
 
 @dataclass(frozen=True)
-class Network:
-    """The symbolic network: values in forward order, parameters, target and loss."""
+class Network(Graph):
+    """A graph built from a ``[[layers]]`` spec: one input ``x``, one target
+    ``y_observed``, values ``r0, h0, ..., y_predicted`` and a loss of a kind."""
 
-    spec: NetworkSpec
-    values: tuple[Array, ...]
-    parameters: tuple[Array, ...]
-    observed: Array
-    loss: sp.Expr
-    loss_kind: Loss
-    widths: dict[sp.Symbol, int]
-    functions: dict[str, type[Activation]]  # activations used, by code name
+    loss_kind: Loss | None = None
 
     @property
-    def name(self) -> str:
-        return self.spec.name
+    def values(self) -> tuple[Value, ...]:
+        """``x``, then every computed value, as the problem set's ``mlp`` returns them."""
+        return (self.array("x"), *self.computed)
 
     @property
-    def batched(self) -> bool:
-        return is_batched(self.spec)
+    def observed(self) -> Value:
+        return self.array("y_observed")
 
     @property
     def forward_function(self) -> str:
@@ -107,8 +85,13 @@ class Network:
         return "mlp"
 
     @property
-    def output(self) -> Array:
+    def output(self) -> Value:
         return self.array("y_predicted")
+
+    @property
+    def kind(self) -> Loss:
+        assert self.loss_kind is not None
+        return self.loss_kind
 
     @property
     def loss_formula(self) -> sp.Expr:
@@ -119,24 +102,8 @@ class Network:
     def loss_of_prediction(self) -> sp.Expr:
         """The loss in ``y_predicted`` and ``y_observed`` alone (softmax's log
         normalizer written out): what ``loss(y_predicted, y_observed)`` computes."""
-        normalizer = {v.element: v.definition for v in self.values if v.name == "lse"}
+        normalizer = {v.element: v.definition for v in self.of_role(Role.NORMALIZER)}
         return self.loss_formula.xreplace(normalizer)
-
-    def array(self, name: str) -> Array:
-        for array in (*self.values, *self.parameters, self.observed):
-            if array.name == name:
-                return array
-        raise KeyError(name)
-
-    def sample_shape(self, array: Array) -> tuple[int, ...]:
-        """Numeric shape of ``array`` in a network without a batch axis."""
-        if array.batched:
-            raise ValueError(f"{array.name} has a batch axis")
-        return tuple(self.widths[s] for s in array.sizes)
-
-    def shape(self, array: Array) -> tuple[int | str, ...]:
-        """Numeric shape of ``array``; the batch axis is ``"batch"``."""
-        return tuple("batch" if s == N_BATCH else self.widths[s] for s in array.sizes)
 
 
 def is_batched(spec: NetworkSpec) -> bool:
@@ -156,86 +123,119 @@ def activation_class(layer: LayerSpec) -> type[Activation]:
 
 
 def build_network(spec: NetworkSpec) -> Network:
-    """Turn a validated spec into the symbolic network and its loss."""
+    """Compile a validated ``[[layers]]`` spec into the graph of named values."""
     batched = is_batched(spec)
     scalar_ends = spec.shapes == "problem_set"
     widths: dict[sp.Symbol, int] = {N_INPUT: spec.input}
 
-    def axes(size: sp.Symbol, width: int, index: sp.Symbol) -> tuple[tuple, tuple]:
-        """Indices and sizes of a value with ``width`` units."""
-        unit = () if scalar_ends and width == 1 else ((index,), (size,))
-        unit_indices, unit_sizes = unit if unit else ((), ())
+    def axes(size: sp.Symbol, width: int) -> tuple[tuple, tuple]:
+        """Indices and axes of a value with ``width`` units."""
+        unit = not (scalar_ends and width == 1)
+        indices = (UNIT,) if unit else ()
+        named = (Axis(size.name, size),) if unit else ()
         if batched:
-            return (BATCH, *unit_indices), (N_BATCH, *unit_sizes)
-        return tuple(unit_indices), tuple(unit_sizes)
+            return (BATCH, *indices), (batch_axis(), *named)
+        return indices, named
 
-    indices, sizes = axes(N_INPUT, spec.input, UNIT)
-    previous = Array("x", indices, sizes, layer=-1)
-    values = [previous]
+    def value(
+        name: str, role: Role, indices: tuple, axes_: tuple, layer: int | None, **fields
+    ) -> Value:
+        return Value(
+            name,
+            role,
+            axes_,
+            indices,
+            latex=_latex(name, layer),
+            gradient="d_loss_d_" + name.replace("_", ""),
+            layer=layer,
+            **fields,
+        )
+
+    indices, axes_ = axes(N_INPUT, spec.input)
+    previous = value("x", Role.INPUT, indices, axes_, None, doc="the input")
+    nodes = [previous]
     parameters = []
+    computed = []
     functions: dict[str, type[Activation]] = {}
     last = len(spec.layers) - 1
     for layer, layer_spec in enumerate(spec.layers):
         size = width_symbol(layer)
         widths[size] = layer_spec.width
-        indices, sizes = axes(size, layer_spec.width, UNIT)
+        indices, axes_ = axes(size, layer_spec.width)
         out_units = indices[1:] if batched else indices
-        out_sizes = sizes[1:] if batched else sizes
+        out_axes = axes_[1:] if batched else axes_
         in_units = (INPUT_UNIT,) if previous.has_units else ()
         in_element = previous.at(
             *previous.indices[: len(previous.indices) - len(in_units)], *in_units
         )
-        in_sizes = previous.sizes[-1:] if in_units else ()
-        weight = Array(
-            f"W{layer}", (*out_units, *in_units), (*out_sizes, *in_sizes), layer
+        in_axes = previous.axes[-1:] if in_units else ()
+        weight = value(
+            f"W{layer}",
+            Role.PARAMETER,
+            (*out_units, *in_units),
+            (*out_axes, *in_axes),
+            layer,
+            doc=f"layer {layer} weights",
         )
         parameters.append(weight)
         linear = weight.element * in_element
         if in_units:
-            linear = sp.Sum(linear, (INPUT_UNIT, 0, in_sizes[0] - 1))
+            linear = sp.Sum(linear, (INPUT_UNIT, 0, in_axes[0].size - 1))
         if layer_spec.bias:
-            bias = Array(f"b{layer}", out_units, out_sizes, layer)
+            bias = value(
+                f"b{layer}",
+                Role.PARAMETER,
+                out_units,
+                out_axes,
+                layer,
+                doc=f"layer {layer} biases",
+            )
             parameters.append(bias)
             linear = linear + bias.element
         activation = layer_spec.activation
         linear_name = (
             "y_predicted" if layer == last and activation == "identity" else f"r{layer}"
         )
-        previous = Array(linear_name, indices, sizes, layer, definition=linear)
-        values.append(previous)
+        previous = value(
+            linear_name, Role.VALUE, indices, axes_, layer, definition=linear
+        )
+        computed.append(previous)
         if activation != "identity":
             name = "y_predicted" if layer == last else f"h{layer}"
             function = activation_class(layer_spec)
             functions.setdefault(layer_spec.function_name, function)
             applied = function(previous.element)
-            previous = Array(
+            previous = value(
                 name,
+                Role.VALUE,
                 indices,
-                sizes,
+                axes_,
                 layer,
                 definition=applied,
                 activation=layer_spec.function_name,
             )
-            values.append(previous)
+            computed.append(previous)
 
-    output = values[-1]
-    observed = Array("y_observed", output.indices, output.sizes, layer=last)
+    output = computed[-1]
+    observed = value(
+        "y_observed", Role.INPUT, output.indices, output.axes, None, doc="the target"
+    )
     kind = make_loss(spec.loss.kind, spec.loss.delta, spec.loss.expression)
     if kind.element is None:
         normalizer = _log_normalizer(output)
-        values.append(normalizer)
+        computed.append(normalizer)
         loss = _softmax_loss(spec.loss, output, observed, normalizer)
     else:
         loss = _element_loss(spec.loss, kind, output, observed)
+    loss_value = Value("loss", Role.LOSS, (), (), definition=loss, latex="L")
     return Network(
+        name=spec.name,
         spec=spec,
-        values=tuple(values),
-        parameters=tuple(parameters),
-        observed=observed,
-        loss=loss,
+        nodes=(*nodes, observed, *parameters, *computed, loss_value),
+        sizes=widths,
+        functions=dict(functions),
+        size_latex=SIZE_LATEX,
         loss_kind=kind,
-        widths=widths,
-        functions=functions,
     )
 
 
@@ -247,19 +247,30 @@ def _element_loss(
     total = element_loss_function(kind.element)(output.element, observed.element)
     scale = sp.Integer(1)
     averaged = spec.reduction == "mean"
-    for index, size in zip(output.indices, output.sizes, strict=True):
-        total = sp.Sum(total, (index, 0, size - 1))
-        if averaged and (size == N_BATCH or kind.units == "mean"):
+    for index, axis in zip(output.indices, output.axes, strict=True):
+        total = sp.Sum(total, (index, 0, axis.size - 1))
+        if averaged and (axis.batch or kind.units == "mean"):
+            size = axis.size
             scale = scale / size
     return scale * total
 
 
 def _log_normalizer(output: Array) -> Array:
     """``lse[b] = log(sum_k exp(y_predicted[b, k]))``, softmax's log normalizer."""
-    indices, sizes = output.indices[:-1], output.sizes[:-1]
+    indices, axes = output.indices[:-1], output.axes[:-1]
     logits = output.at(*indices, INPUT_UNIT)
     definition = sp.log(sp.Sum(sp.exp(logits), (INPUT_UNIT, 0, output.sizes[-1] - 1)))
-    return Array("lse", indices, sizes, output.layer, definition=definition)
+    return Value(
+        "lse",
+        Role.NORMALIZER,
+        axes,
+        indices,
+        definition=definition,
+        latex=r"\operatorname{lse}",
+        gradient="d_loss_d_lse",
+        layer=output.layer,
+        doc="log-normalizer of the softmax",
+    )
 
 
 def _softmax_loss(

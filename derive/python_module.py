@@ -13,19 +13,18 @@ from dataclasses import dataclass
 import sympy as sp
 
 from derive.derivation import Derivation
+from derive.graph import N_BATCH, Graph, Value
 from derive.helpers import (
     ActivationCode,
     HelperCode,
     primitives_used,
     scalar_functions,
 )
-from derive.network import N_BATCH, Array, Network
+from derive.network import Array, Network
 from derive.passes.to_array import LogSumExp, to_array
 from derive.printing.code import Printers
 from derive.printing.numpy_code import NumPyCodePrinter
 from derive.printing.text import text
-
-GRADIENT_PREFIX = "d_loss_d_"
 
 
 @dataclass(frozen=True)
@@ -87,6 +86,7 @@ class ModuleContext:
 def module_context(derivation: Derivation) -> ModuleContext:
     """Print every expression of ``derivation`` for the module template."""
     network = derivation.network
+    assert isinstance(network, Network), "a [[layers]] network"
     widths = network.widths
     # Each gradient in array form, converted once for every function that prints it.
     arrays = {
@@ -126,7 +126,13 @@ def module_context(derivation: Derivation) -> ModuleContext:
     needed = set().union(*(_symbols(array) for array in arrays.values()))
     backward_inputs = tuple(v.name for v in network.values[1:] if v.name in needed)
 
-    partials = _partials(derivation, arrays, helper_names, printer)
+    calling = Calling(
+        values="variable_dict",
+        given=(*(p.name for p in network.parameters), "y_observed"),
+        computed=tuple(v.name for v in network.values),
+        batch_code='variable_dict["x"].shape[0]',
+    )
+    partials = _partials(derivation, arrays, helper_names, printer, calling)
     gradient_of = {g.target.name: g.name for g in derivation.gradients}
     parameters = tuple(
         Parameter(p.name, network.shape(p), describe(p), gradient_of[p.name])  # type: ignore[arg-type]
@@ -138,7 +144,7 @@ def module_context(derivation: Derivation) -> ModuleContext:
         helpers=helpers,
         imports=printer.imports(besides=["numpy"]),
         log_sum_exp=any(array.has(LogSumExp) for array in printed),
-        class_labels=network.loss_kind.kind == "softmax_cross_entropy",
+        class_labels=network.kind.kind == "softmax_cross_entropy",
         parameters=parameters,
         values=tuple(v.name for v in network.values),
         input_shape=network.shape(network.values[0]),
@@ -166,8 +172,7 @@ def _symbols(array: sp.Expr) -> set[str]:
 
 
 def describe(parameter: Array) -> str:
-    kind = "weights" if parameter.name.startswith("W") else "biases"
-    return f"layer {parameter.layer} {kind}"
+    return parameter.doc
 
 
 def _partials(
@@ -175,32 +180,29 @@ def _partials(
     arrays: dict[str, sp.Expr],
     helpers: set[str],
     printer: Printers,
+    calling: Calling,
 ) -> tuple[Function, ...]:
     """The problem set's functions: one per partial derivative, each calling upstream.
 
-    ``d_loss_d_h0(variable_dict, W1, W2, y_observed)`` takes the values of the forward
-    pass, the parameters its formula needs (directly or through the upstream
-    gradients it calls) and the target.
+    ``d_loss_d_h0(variable_dict, W1, W2, y_observed)`` takes the dict of forward
+    values, then the arrays its formula needs (directly or through the upstream
+    gradients it calls) among ``calling.given``, in that order.
     """
-    network = derivation.network
-    parameters = [p.name for p in network.parameters]
     arguments: dict[str, tuple[str, ...]] = {}
     functions = []
     for gradient in derivation.gradients:
         array = arrays[gradient.name]
         symbols = _symbols(array)
-        needs = {s for s in symbols if s in parameters or s == "y_observed"}
+        needs = {s for s in symbols if s in calling.given}
+        if N_BATCH.name in symbols and calling.batch_argument:
+            needs.add(calling.batch_argument)
         for upstream in symbols:
-            if upstream.startswith(GRADIENT_PREFIX):
+            if upstream in arguments:
                 needs.update(arguments[upstream][1:])
-        ordered = (
-            "variable_dict",
-            *(p for p in parameters if p in needs),
-            *(("y_observed",) if "y_observed" in needs else ()),
-        )
+        ordered = (calling.values, *(a for a in calling.given if a in needs))
         arguments[gradient.name] = ordered
-        names = {v.name: f'variable_dict["{v.name}"]' for v in network.values}
-        names[N_BATCH.name] = 'variable_dict["x"].shape[0]'
+        names = {v: f'{calling.values}["{v}"]' for v in calling.computed}
+        names[N_BATCH.name] = calling.batch_code
         for upstream, args in arguments.items():
             if upstream != gradient.name:
                 names[upstream] = f"{upstream}({', '.join(args)})"
@@ -217,3 +219,147 @@ def _partials(
             )
         )
     return tuple(functions)
+
+
+@dataclass(frozen=True)
+class Calling:
+    """How the per-gradient functions are called: the name of their dict of forward
+    values, the arrays that may be passed besides it (in order), the values in the
+    dict, and the code for the batch size (with the argument it reads, if any)."""
+
+    values: str
+    given: tuple[str, ...]
+    computed: tuple[str, ...]
+    batch_code: str
+    batch_argument: str | None = None
+
+
+@dataclass(frozen=True)
+class GivenArray:
+    """An input or parameter: its shape (``"batch"`` for the batch axis), axis names."""
+
+    name: str
+    shape: tuple[int | str, ...]
+    axes: tuple[str, ...]
+    doc: str
+    gradient: str = ""
+
+
+@dataclass(frozen=True)
+class EquationContext:
+    """Everything ``equations.py.j2`` needs; each code string is printed by SymPy."""
+
+    network: Graph
+    activations: tuple[ActivationCode, ...]
+    helpers: tuple[HelperCode, ...]
+    imports: tuple[str, ...]
+    log_sum_exp: bool
+    parameters: tuple[GivenArray, ...]
+    inputs: tuple[GivenArray, ...]
+    values: tuple[str, ...]  # every computed value, the loss last
+    forward: tuple[Assignment, ...]
+    backward: tuple[Assignment, ...]
+    backward_values: tuple[str, ...]  # forward values the backward pass reads
+    backward_parameters: tuple[str, ...]  # parameters it reads
+    backward_inputs: tuple[str, ...]  # inputs it reads
+    partials: tuple[Function, ...]
+    sizes: tuple[tuple[str, int], ...]
+    batch_code: str  # the batch size, in the backward pass
+
+
+def equation_module_context(derivation: Derivation) -> EquationContext:
+    """Print every expression of an equation graph's derivation for its template."""
+    network = derivation.network
+    sizes = network.sizes
+    arrays = {
+        g.name: to_array(
+            g.expression.xreplace(sizes),
+            g.array.indices,
+            tuple(s.xreplace(sizes) for s in g.array.sizes),
+        )
+        for g in derivation.gradients
+    }
+    primitives = primitives_used(network, arrays.values())
+    helper_names = {*network.functions, *primitives}
+    printers = Printers(NumPyCodePrinter)
+    activations, helpers = scalar_functions(network, primitives, printers, helper_names)
+    batched = [v for v in network.inputs if v.batched]
+    first_batched = batched[0].name if batched else None
+    batch_code = f"{first_batched}.shape[0]" if first_batched else "1"
+    printer = printers({N_BATCH.name: batch_code}, helper_names)
+    printed = list(arrays.values())
+    computed = (*network.computed, network.loss_value)
+
+    def code(value: Value) -> str:
+        assert value.definition is not None
+        array = to_array(
+            value.definition.xreplace(sizes),
+            value.indices,
+            tuple(s.xreplace(sizes) for s in value.sizes),
+        )
+        printed.append(array)
+        return printer.doprint(array)
+
+    forward = tuple(
+        Assignment(v.name, code(v), equation(v.element, v.definition)) for v in computed
+    )
+    backward = tuple(
+        Assignment(
+            g.name,
+            printer.doprint(arrays[g.name]),
+            equation(g.array.element, g.expression),
+        )
+        for g in derivation.gradients
+    )
+    needed = set().union(*(_symbols(array) for array in arrays.values()))
+    gradient_of = {g.target.name: g.name for g in derivation.gradients}
+
+    def given(value: Value) -> GivenArray:
+        return GivenArray(
+            value.name,
+            network.shape(value),
+            tuple(axis.name for axis in value.axes),
+            value.doc,
+            gradient_of.get(value.name, ""),
+        )
+
+    values_with_batch = [v for v in network.computed if v.batched]
+    if values_with_batch:
+        partial_batch = f'values["{values_with_batch[0].name}"].shape[0]'
+        batch_argument = None
+    else:
+        partial_batch, batch_argument = batch_code, first_batched
+    calling = Calling(
+        values="values",
+        given=(
+            *(p.name for p in network.parameters),
+            *(i.name for i in network.inputs),
+        ),
+        computed=tuple(v.name for v in computed),
+        batch_code=partial_batch,
+        batch_argument=batch_argument,
+    )
+    return EquationContext(
+        network=network,
+        activations=activations,
+        helpers=helpers,
+        imports=printers.imports(besides=["numpy"]),
+        log_sum_exp=any(array.has(LogSumExp) for array in printed),
+        parameters=tuple(given(p) for p in network.parameters),
+        inputs=tuple(given(i) for i in network.inputs),
+        values=tuple(v.name for v in computed),
+        forward=forward,
+        backward=backward,
+        backward_values=tuple(v.name for v in network.computed if v.name in needed),
+        backward_parameters=tuple(
+            p.name for p in network.parameters if p.name in needed
+        ),
+        backward_inputs=tuple(
+            i.name
+            for i in network.inputs
+            if i.name in needed or (N_BATCH.name in needed and i.name == first_batched)
+        ),
+        partials=_partials(derivation, arrays, helper_names, printers, calling),
+        sizes=tuple((s.name, n) for s, n in sizes.items()),
+        batch_code=batch_code,
+    )

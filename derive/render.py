@@ -24,10 +24,16 @@ from derive.document import (
     document_context,
     has_kink,
 )
+from derive.equations import EquationSpec
 from derive.errors import DeriveError
-from derive.network import build_network
+from derive.network import build
 from derive.progress import Status, quiet
-from derive.python_module import ModuleContext, module_context
+from derive.python_module import (
+    EquationContext,
+    ModuleContext,
+    equation_module_context,
+    module_context,
+)
 from derive.spec import NetworkSpec
 from derive.unrolled_module import Line, UnrolledContext, unrolled_context
 
@@ -145,17 +151,22 @@ class Code:
     gradients: dict[str, str]  # d_loss_d_W1 -> the lines computing it, as printed
 
 
-def derive_spec(spec: NetworkSpec, status: Status = quiet) -> Derivation:
-    """The network of ``spec`` and every gradient of its loss."""
+def derive_spec(spec: NetworkSpec | EquationSpec, status: Status = quiet) -> Derivation:
+    """The graph of ``spec`` (either form) and every gradient of its loss."""
     status("building the network and deriving its gradients")
-    return derive(build_network(spec))
+    return derive(build(spec))
 
 
 def python_code(derivation: Derivation, source: str, status: Status = quiet) -> Code:
     """The module ``NAME.py`` for ``derivation``, formatted by ruff."""
     spec = derivation.network.spec
-    context: ModuleContext | UnrolledContext
-    if spec.style == "unrolled":
+    context: ModuleContext | UnrolledContext | EquationContext
+    if isinstance(spec, EquationSpec):
+        status("printing the gradients as NumPy")
+        context = equation_module_context(derivation)
+        template = "equations.py.j2"
+        code = {line.name: f"{line.name} = {line.code}" for line in context.backward}
+    elif spec.style == "unrolled":
         context = unrolled_context(derivation, status)
         template = "unrolled.py.j2"
         code = {name: _excerpt(lines) for name, lines in context.backward}
@@ -169,6 +180,7 @@ def python_code(derivation: Derivation, source: str, status: Status = quiet) -> 
         .get_template(template)
         .render(
             header=header(source, "#"),
+            description=spec.description,
             net=derivation.network,
             ctx=context,
             kink=has_kink(derivation.network),
@@ -206,7 +218,9 @@ class Rendered:
     markdown: str
 
 
-def rendered(spec: NetworkSpec, source: str, status: Status = quiet) -> Rendered:
+def rendered(
+    spec: NetworkSpec | EquationSpec, source: str, status: Status = quiet
+) -> Rendered:
     """The module, the document's context and the two documents for ``spec``."""
     derivation = derive_spec(spec, status)
     code = python_code(derivation, source, status)
@@ -216,7 +230,9 @@ def rendered(spec: NetworkSpec, source: str, status: Status = quiet) -> Rendered
     return Rendered(code, document, tex, markdown)
 
 
-def render(spec: NetworkSpec, source: str, status: Status = quiet) -> list[Output]:
+def render(
+    spec: NetworkSpec | EquationSpec, source: str, status: Status = quiet
+) -> list[Output]:
     """Every file for ``spec``: ``NAME.py``, ``NAME.tex`` and ``NAME.md``."""
     made = rendered(spec, source, status)
     return [

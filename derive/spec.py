@@ -56,6 +56,7 @@ from pathlib import Path
 from typing import Any
 
 from derive.activations import ACTIVATIONS, definition
+from derive.equations import EquationSpec, is_equation_spec, read_equation_spec
 from derive.errors import SpecError
 from derive.expressions import FormulaError
 from derive.functions import PRIMITIVES
@@ -165,7 +166,7 @@ class NetworkSpec:
     worked_point: dict[str, Any] | None = None
 
 
-def load_spec(path: Path | str) -> NetworkSpec:
+def load_spec(path: Path | str) -> NetworkSpec | EquationSpec:
     """Read ``path`` and return the validated spec, or raise :class:`SpecError`."""
     path = Path(path)
     try:
@@ -178,7 +179,7 @@ def load_spec(path: Path | str) -> NetworkSpec:
     return parse_spec(text, path)
 
 
-def parse_spec(text: str, path: Path | str) -> NetworkSpec:
+def parse_spec(text: str, path: Path | str) -> NetworkSpec | EquationSpec:
     """Validate the TOML ``text`` read from ``path``."""
     try:
         data = tomllib.loads(text.removeprefix("\ufeff"))
@@ -191,9 +192,13 @@ def parse_spec(text: str, path: Path | str) -> NetworkSpec:
     return spec_from_data(data, path)
 
 
-def spec_from_data(data: dict[str, Any], path: Path | str) -> NetworkSpec:
+def spec_from_data(
+    data: dict[str, Any], path: Path | str
+) -> NetworkSpec | EquationSpec:
     """Validate a spec already read into a dict (as :mod:`tomllib` reads one);
-    errors name ``path``."""
+    errors name ``path``. A spec with [equations] is an equation spec."""
+    if is_equation_spec(data):
+        return read_equation_spec(data, path)
     return _Reader(path).network(data)
 
 

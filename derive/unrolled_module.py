@@ -82,6 +82,7 @@ def unrolled_context(derivation: Derivation, status: Status = quiet) -> Unrolled
     """Unroll and print every expression of ``derivation`` for the template;
     ``status`` is told which array is being unrolled (the slow part)."""
     network = derivation.network
+    assert isinstance(network, Network), "a [[layers]] network"
     unrolled = itertools.count(1)
     arrays = len(network.values) - 1 + len(derivation.gradients)
     widths = network.widths

@@ -19,7 +19,7 @@ Forward pass, in index form::
 
 Backward pass, each line from ``sympy.diff`` and the chain rule::
 
-    d_loss_d_lse[b] = Σ_m y_observed[b, m]/n_batch
+    d_loss_d_lse[b] = Σ_i y_observed[b, i]/n_batch
     d_loss_d_ypredicted[b, i] = exp(y_predicted[b, i] - lse[b])*d_loss_d_lse[b] - y_observed[b, i]/n_batch
     d_loss_d_h0[b, i] = Σ_m W1[m, i]*d_loss_d_ypredicted[b, m]
     d_loss_d_r0[b, i] = relu_derivative(r0[b, i])*d_loss_d_h0[b, i]
@@ -68,7 +68,7 @@ INPUT_SHAPE = ("batch", 64)
 OUTPUT_SHAPE = ("batch", 10)
 
 
-def logsumexp(x: Any, axis: int) -> Any:
+def logsumexp(x: Any, axis: int | tuple[int, ...]) -> Any:
     """``log(sum(exp(x), axis))``, computed without overflow: the largest term is
     factored out before ``exp``."""
     peak = numpy.max(x, axis=axis, keepdims=True)
@@ -125,7 +125,7 @@ def loss(*args: Any) -> Any:
         raise TypeError("loss takes (y_predicted, y_observed) or (params, x, y)")
     return (
         numpy.sum(
-            y_observed.sum(axis=1) * logsumexp(y_predicted, axis=1)
+            logsumexp(y_predicted, axis=1) * y_observed.sum(axis=1)
             - (y_observed * y_predicted).sum(axis=1)
         )
         / y_predicted.shape[0]
@@ -135,7 +135,7 @@ def loss(*args: Any) -> Any:
 def d_loss_d_lse(variable_dict: Mapping[str, Any], y_observed: Any) -> Any:
     """Gradient of the loss with respect to ``lse``.
 
-    ``d_loss_d_lse[b] = Σ_m y_observed[b, m]/n_batch``
+    ``d_loss_d_lse[b] = Σ_i y_observed[b, i]/n_batch``
     """
     y_observed = _target(y_observed, variable_dict["y_predicted"], "y_predicted")
     return y_observed.sum(axis=1) / variable_dict["x"].shape[0]

@@ -83,9 +83,16 @@ class _Draft:
         self.parameters[name] = axes
         return name
 
-    def operand(self, draw: st.DrawFn, rank: int = 0) -> str | None:
-        """A value (or input) with at least ``rank`` axes, or None."""
-        found = [name for name, axes in self.values.items() if len(axes) >= rank]
+    def operand(
+        self, draw: st.DrawFn, rank: int = 0, weighable: bool = False
+    ) -> str | None:
+        """A value (or input) with at least ``rank`` axes, or None; ``weighable``:
+        its last axis is not the batch axis (a parameter cannot have that axis)."""
+        found = [
+            name
+            for name, axes in self.values.items()
+            if len(axes) >= rank and not (weighable and axes[-1] == "batch")
+        ]
         return draw(st.sampled_from(found)) if found else None
 
 
@@ -95,7 +102,7 @@ def _axis_text(draw: st.DrawFn, position: int, rank: int) -> str:
 
 
 def _linear(draw: st.DrawFn, draft: _Draft) -> tuple[str, tuple[str, ...]] | None:
-    v = draft.operand(draw, 1)
+    v = draft.operand(draw, 1, weighable=True)
     if v is None:
         return None
     axes = draft.values[v]
@@ -108,7 +115,7 @@ def _linear(draw: st.DrawFn, draft: _Draft) -> tuple[str, tuple[str, ...]] | Non
 
 
 def _vector(draw: st.DrawFn, draft: _Draft) -> tuple[str, tuple[str, ...]] | None:
-    v = draft.operand(draw, 1)
+    v = draft.operand(draw, 1, weighable=True)
     if v is None:
         return None
     axes = draft.values[v]

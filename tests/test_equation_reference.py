@@ -24,8 +24,10 @@ from tests.equation_reference import (
 )
 from tests.torch_reference import seed_gradients
 
-EQUATION_SPECS = Path(__file__).resolve().parent / "equation_specs"
-EXAMPLES = sorted(EQUATION_SPECS.glob("*.toml"))
+EQUATION_SPECS = Path(__file__).resolve().parent.parent / "specs"
+EXAMPLES = sorted(
+    p for p in EQUATION_SPECS.glob("*.toml") if "[equations]" in p.read_text()
+)
 
 
 #: Every construct of the language, each equation using the ones above it.

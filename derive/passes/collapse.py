@@ -26,10 +26,30 @@ def collapse(expr: sp.Expr, index_symbols: Iterable[sp.Symbol]) -> sp.Expr:
         conditions = [cond for _, cond in piecewise.args if cond is not sp.true]
         return all(cond.free_symbols <= allowed for cond in conditions)
 
-    expr = expr.doit()
+    expr = _deltas_first(expr).doit()
     while True:
         folded = sp.piecewise_fold(expr)
         reduced = folded.replace(is_range_check, lambda pw: pw.args[0][0]).doit()
         if reduced == expr:
             return expr
         expr = reduced
+
+
+def _deltas_first(expr: sp.Expr) -> sp.Expr:
+    """Sums with the indices that a ``KroneckerDelta`` pins down summed first
+    (innermost), so that the delta collapses them before SymPy meets the others:
+    ``Sum(delta(i, j)*y[j, m], (m, ...), (j, ...))`` sums over ``j`` first."""
+
+    def is_mixed(e: sp.Basic) -> bool:
+        return isinstance(e, sp.Sum) and len(e.limits) > 1 and e.has(sp.KroneckerDelta)
+
+    def reordered(e: sp.Sum) -> sp.Expr:
+        pinned = {
+            s
+            for delta in e.function.atoms(sp.KroneckerDelta)
+            for s in delta.free_symbols
+        }
+        limits = sorted(e.limits, key=lambda limit: limit[0] not in pinned)
+        return sp.Sum(e.function, *limits)
+
+    return expr.replace(is_mixed, reordered)

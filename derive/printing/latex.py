@@ -1,8 +1,9 @@
 """Print index-form and array-form expressions as LaTeX, with the code's names.
 
-``r1`` prints as ``r^{(1)}``, ``W1[i, j]`` as ``W^{(1)}_{i j}``, ``y_predicted`` as
-``\\hat{y}``, the gradient ``d_loss_d_r1[m]`` as ``\\frac{\\partial L}{\\partial
-r^{(1)}_{m}}``, sizes ``n1`` and ``n_batch`` as ``n_{1}`` and ``n_{\\text{batch}}``.
+Each value prints as its graph value says (``Value.latex``: ``r^{(1)}`` for a layer's
+``r1``, SymPy's ``W_{q}`` for an equation's ``W_q``), with its indices as subscripts:
+``W1[i, j]`` as ``W^{(1)}_{i j}``; a gradient ``d_loss_d_r1[m]`` as
+``\\frac{\\partial L}{\\partial r^{(1)}_{m}}``.
 In array form (see :mod:`derive.passes.to_array`) a product of two arrays is
 elementwise and prints with ``\\odot``; ``MatProd`` prints as juxtaposition.
 """
@@ -14,12 +15,22 @@ from collections.abc import Mapping
 from typing import Any
 
 import sympy as sp
+from sympy.printing.conventions import split_super_sub
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.precedence import PRECEDENCE
 
-from derive.passes.to_array import LogSumExp, MatProd, Outer, SumAxes, Transposed
-
-_NUMBERED = re.compile(r"^([A-Za-z])(\d+)$")
+from derive.passes.to_array import (
+    ArrayOp,
+    LogSumExp,
+    MatProd,
+    Outer,
+    Permuted,
+    Sliced,
+    SumAxes,
+    TensorDot,
+    Transposed,
+    UnitVector,
+)
 
 #: How much printed math fits on one line of the page after ``left &=``, in
 #: characters as :func:`visible_length` counts them (A4, 2 cm margins, 11 pt).
@@ -28,27 +39,26 @@ LINE = 52
 CONTINUED = " \\\\\n &\\qquad "
 
 
-def latex_name(name: str) -> str:
-    """The LaTeX for the array or size called ``name`` in the code."""
-    if name.startswith("d_loss_d_"):
-        target = {"ypredicted": "y_predicted"}.get(
-            name[len("d_loss_d_") :], name[len("d_loss_d_") :]
-        )
-        return rf"\frac{{\partial L}}{{\partial {latex_name(target)}}}"
-    special = {
-        "y_predicted": r"\hat{y}",
-        "y_observed": "y",
-        "n_batch": r"n_{\text{batch}}",
-        "n_in": r"n_{\text{in}}",
-        "lse": r"\operatorname{lse}",
-    }
-    if name in special:
-        return special[name]
-    match = _NUMBERED.match(name)
-    if match is None:
-        return name
-    letter, number = match.groups()
-    return f"{letter}_{{{number}}}" if letter == "n" else f"{letter}^{{({number})}}"
+def default_latex(name: str) -> str:
+    """A name from a spec as LaTeX, split as SymPy splits symbol names: ``W_q`` as
+    ``W_{q}``, ``h0_in`` as ``h_{0,\\mathrm{in}}``; a word is upright
+    (``\\mathrm{scores}``), as a multi-letter name is not a product of letters."""
+    base, supers, subs = split_super_sub(name)
+
+    def word(text: str) -> str:
+        return rf"\mathrm{{{text}}}" if len(text) > 1 and text.isalpha() else text
+
+    text = word(base)
+    if subs:
+        text += "_{" + ",".join(word(s) for s in subs) + "}"
+    if supers:
+        text += "^{" + ",".join(word(s) for s in supers) + "}"
+    return text
+
+
+def _subscriptable(name: str) -> str:
+    """``name`` ready for a subscript: ``{W_{q}}`` (TeX refuses a double subscript)."""
+    return f"{{{name}}}" if "_" in name else name
 
 
 def visible_length(text: str) -> int:
@@ -65,17 +75,40 @@ def visible_length(text: str) -> int:
 
 
 class DeriveLatexPrinter(LatexPrinter):
-    """SymPy's ``LatexPrinter`` with derive's names and array operations.
+    """SymPy's ``LatexPrinter`` with the graph's names and array operations.
 
-    ``arrays`` maps each symbol that stands for a whole array in array-form
+    ``names`` maps a value's (or a size's) name in the code to its LaTeX, as the
+    graph's values carry it; ``gradients`` maps a gradient's name to the LaTeX of
+    what it is the gradient of, so that ``d_loss_d_h1[m]`` prints as
+    ``\\frac{\\partial L}{\\partial h_{m}}``. ``arrays`` maps each symbol that stands for a whole array in array-form
     expressions to its number of axes: their products print as ``\\odot``, and a
     vector is a column, so that ``d @ W`` with a vector ``d`` prints as
     ``{W}^{\\top} d`` and an outer product as ``u \\, {v}^{\\top}``.
     """
 
-    def __init__(self, arrays: Mapping[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        arrays: Mapping[str, int] | None = None,
+        names: Mapping[str, str] | None = None,
+        gradients: Mapping[str, str] | None = None,
+        rows: bool = False,
+    ) -> None:
         super().__init__({"mul_symbol": None})
+        self.rows = rows
         self.arrays = dict(arrays or {})
+        self.names = dict(names or {})
+        self.gradients = dict(gradients or {})
+
+    def __call__(self, expr: Any) -> str:
+        """``expr`` printed; as rows of an ``align`` environment when made with
+        ``rows`` (see :meth:`lines`)."""
+        return self.lines(expr) if self.rows else self.doprint(expr)
+
+    def name(self, name: str) -> str:
+        """The LaTeX of the array, scalar or size called ``name`` in the code."""
+        if name in self.gradients:
+            return rf"\frac{{\partial L}}{{\partial {self.gradients[name]}}}"
+        return self.names.get(name) or default_latex(name)
 
     def lines(self, expr: sp.Expr, width: int = LINE) -> str:
         """``expr`` as rows of an ``align`` environment: a sum too long for one line
@@ -141,18 +174,28 @@ class DeriveLatexPrinter(LatexPrinter):
         return sorted(terms, key=lambda term: term.could_extract_minus_sign())
 
     def _print_Symbol(self, expr: sp.Symbol, style: str = "plain") -> str:
-        return latex_name(expr.name)
+        if expr.is_integer and expr.name not in self.names:  # an index
+            return super()._print_Symbol(expr, style)
+        return self.name(expr.name)
 
     def _print_Indexed(self, expr: sp.Indexed) -> str:
         name = str(expr.base.label)
         indices = " ".join(self._print(i) for i in expr.indices)
-        if name.startswith("d_loss_d_"):
-            inner = latex_name(name).removesuffix("}")
-            return f"{inner}_{{{indices}}}}}"
-        return f"{latex_name(name)}_{{{indices}}}"
+        if name in self.gradients:
+            target = _subscriptable(self.gradients[name])
+            return rf"\frac{{\partial L}}{{\partial {target}_{{{indices}}}}}"
+        return f"{_subscriptable(self.name(name))}_{{{indices}}}"
 
     def _print_IndexedBase(self, expr: sp.IndexedBase) -> str:
-        return latex_name(str(expr.label))
+        return self.name(str(expr.label))
+
+    def _print_Pow(self, expr: sp.Pow) -> str:
+        """A power of an array operation: ``\\left(...\\right)^{2}`` (SymPy would pass
+        the exponent into the operation's own printer)."""
+        if isinstance(expr.base, ArrayOp):
+            base = self._print(expr.base)
+            return rf"\left({base}\right)^{{{self._print(expr.exp)}}}"
+        return super()._print_Pow(expr)
 
     def _helper_print_standard_power(self, expr: sp.Pow, template: str) -> str:
         """``{h^{(1)}_{a m}}^{2}``: a power of a name that carries its own scripts
@@ -244,7 +287,18 @@ class DeriveLatexPrinter(LatexPrinter):
             operand, *axes = expr.args
             return self._ndim(operand) - len(axes) if axes else 0
         if isinstance(expr, LogSumExp):
-            return self._ndim(expr.args[0]) - 1
+            operand, *axes = expr.args
+            return self._ndim(operand) - len(axes)
+        if isinstance(expr, TensorDot):
+            left, right, left_axes, _ = expr.args
+            return self._ndim(left) + self._ndim(right) - 2 * len(left_axes)
+        if isinstance(expr, Permuted):
+            return self._ndim(expr.args[0])
+        if isinstance(expr, Sliced):
+            operand, *key = expr.args
+            return self._ndim(operand) - sum(1 for k in key if k != -1)
+        if isinstance(expr, UnitVector):
+            return 1
         return max((self._ndim(a) for a in expr.args), default=0)
 
     def _print_Transposed(self, expr: sp.Expr) -> str:
@@ -271,11 +325,43 @@ class DeriveLatexPrinter(LatexPrinter):
         return self._print(expr.args[0])
 
     def _print_LogSumExp(self, expr: sp.Expr) -> str:
-        operand, axis = expr.args
+        operand, *axes = expr.args
+        over = ",".join(self._print(a) for a in axes)
         return (
-            rf"\operatorname{{logsumexp}}_{{{self._print(axis)}}}"
+            rf"\operatorname{{logsumexp}}_{{{over}}}"
             rf"\left({self._print(operand)}\right)"
         )
+
+    def _print_TensorDot(self, expr: sp.Expr) -> str:
+        """A contraction over the listed axes of each operand."""
+        left, right, left_axes, right_axes = expr.args
+        over = (
+            ",".join(self._print(a) for a in left_axes)
+            + ";"
+            + ",".join(self._print(a) for a in right_axes)
+        )
+        return (
+            rf"\operatorname{{tensordot}}_{{{over}}}\left({self._print(left)}, "
+            rf"{self._print(right)}\right)"
+        )
+
+    def _print_Permuted(self, expr: sp.Expr) -> str:
+        operand, *order = expr.args
+        text = self.parenthesize(operand, PRECEDENCE["Pow"], strict=True)
+        positions = ",".join(self._print(p) for p in order)
+        return rf"{{{text}}}^{{\top({positions})}}"
+
+    def _print_Sliced(self, expr: sp.Expr) -> str:
+        operand, *key = expr.args
+        items = ",".join(":" if k == -1 else self._print(k) for k in key)
+        return rf"{{{self._print(operand)}}}_{{[{items}]}}"
+
+    def _print_UnitVector(self, expr: sp.Expr) -> str:
+        size, position = expr.args
+        return rf"e_{{{self._print(position)}}}"
+
+    def _print_BroadcastTo(self, expr: sp.Expr) -> str:
+        return self._print(expr.args[0])
 
     def _print_Einsum(self, expr: sp.Expr) -> str:
         subscripts, *operands = expr.args

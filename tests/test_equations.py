@@ -1,0 +1,229 @@
+"""Equation specs: the committed examples and random graphs against torch autograd,
+the generated API's checks, stable softmax, and the seed written as equations."""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from derive.derivation import derive
+from derive.equations import build_graph
+from derive.graph import Role
+from derive.spec import load_spec
+from tests.conftest import GENERATED, SPECS, generate_module, import_path
+from tests.equation_reference import evaluate, parse_equation_spec, random_point
+from tests.equation_strategies import equation_specs
+
+EXAMPLES = [
+    "residual_mlp",
+    "layernorm_mlp",
+    "attention_regressor",
+    "rnn_classifier",
+    "seed_equations",
+]
+
+
+def reference(name):
+    return parse_equation_spec((SPECS / f"{name}.toml").read_text(), f"{name}.toml")
+
+
+def arrays(name, batch=4, seed=11):
+    """Parameters and inputs for the committed example ``name`` (probability rows for
+    the classifier's target)."""
+    spec = reference(name)
+    params, inputs = random_point(spec, batch, seed)
+    if name == "rnn_classifier":
+        rng = np.random.default_rng(seed)
+        inputs["y"] = rng.dirichlet(np.ones(spec.sizes["classes"]), size=batch)
+    return params, inputs
+
+
+def assert_close(got, expected, rel=1e-9, name=""):
+    scale = max(float(np.abs(expected).max()), 1e-12)
+    assert np.abs(np.asarray(got) - expected).max() <= rel * scale, name
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_committed_examples_match_torch(name):
+    module = import_path(GENERATED / f"{name}.py")
+    params, inputs = arrays(name)
+    expected = evaluate(reference(name), params, inputs)
+    assert float(module.loss(params, **inputs)) == pytest.approx(
+        expected.loss, rel=1e-10
+    )
+    forward = module.forward(params, *inputs.values())
+    for value, array in expected.values.items():
+        assert_close(forward[value], array, 1e-10, value)
+    got = module.gradients(params, *inputs.values())
+    assert list(got) == list(params)
+    for parameter, gradient in got.items():
+        assert gradient.shape == params[parameter].shape
+        assert_close(gradient, expected.gradients[parameter], 1e-10, parameter)
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_every_value_and_parameter_has_its_partial(name):
+    """One d_loss_d_<name> per value and parameter; called with the forward dict
+    and the arrays its argument list names, it equals torch's gradient."""
+    module = import_path(GENERATED / f"{name}.py")
+    graph = build_graph(load_spec(SPECS / f"{name}.toml"))
+    params, inputs = arrays(name, seed=2)
+    expected = evaluate(reference(name), params, inputs)
+    values = module.forward(params, **inputs)
+    given = {**params, **inputs, "values": values}
+    for value in graph:
+        if value.role in (Role.INPUT, Role.LOSS):
+            continue
+        function = getattr(module, f"d_loss_d_{value.name}")
+        names = inspect.signature(function).parameters
+        result = np.asarray(function(*(given[n] for n in names)))
+        if value.role is Role.PARAMETER:
+            assert_close(result, expected.gradients[value.name], 1e-10, value.name)
+        elif value.name in expected.value_gradients:  # not one derive named itself
+            assert_close(
+                np.broadcast_to(result, values[value.name].shape),
+                expected.value_gradients[value.name],
+                1e-10,
+                value.name,
+            )
+
+
+def test_seed_as_equations_gives_the_seed_module_s_numbers(seed):
+    module = import_path(GENERATED / "seed_equations.py")
+    W0, W1, W2 = [1, 2, 3], [[3, 4, 5], [-5, 4, 3], [3, 4, 1]], [1, 3, -3]
+    params = {"W0": np.array(W0), "W1": np.array(W1), "W2": np.array(W2)}
+    got = module.gradients(params, 10, 180)
+    assert list(module.INPUT_SHAPES.values()) == [(), ()]
+    expected = seed.gradients(params, 10, 180)
+    for name in params:
+        np.testing.assert_array_equal(got[name], expected[name])
+    assert float(module.loss(params, 10, 180)) == float(seed.loss(200, 180)) == 400
+    rng = np.random.default_rng(4)
+    for _ in range(5):
+        point = {k: rng.standard_normal(np.shape(v)) for k, v in params.items()}
+        x, y = float(rng.standard_normal()), float(rng.standard_normal())
+        ours = module.gradients(point, x, y)
+        theirs = seed.gradients(point, x, y)
+        for name in params:
+            np.testing.assert_allclose(ours[name], theirs[name], rtol=1e-12)
+    np.testing.assert_array_equal(got["W0"], [-8400, 1600, 4400])
+
+
+def test_inputs_by_keyword_equal_inputs_by_position():
+    module = import_path(GENERATED / "residual_mlp.py")
+    params, inputs = arrays("residual_mlp")
+    by_position = module.gradients(params, inputs["x"], inputs["y"])
+    by_keyword = module.gradients(params, y=inputs["y"], x=inputs["x"])
+    for name in params:
+        np.testing.assert_array_equal(by_position[name], by_keyword[name])
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda p, i: i.update(x=np.zeros((4, 5))),
+            "input 'x' has shape (4, 5), expected ('batch', 4): axis 1 (d_in) has "
+            "size 5, not 4",
+        ),
+        (
+            lambda p, i: i.update(y=np.zeros((3, 2))),
+            "input 'y' has batch size 3 (axis 0), but 'x' has batch size 4",
+        ),
+        (
+            lambda p, i: p.update(W0=np.zeros((4, 8))),
+            "parameter 'W0' has shape (4, 8), expected (8, 4): axis 0 (d_h) has "
+            "size 4, not 8",
+        ),
+        (lambda p, i: i.pop("y"), "missing input 'y' of shape ('batch', 2)"),
+        (lambda p, i: i.update(z=np.zeros(1)), "unknown input 'z'; expected x, y"),
+        (lambda p, i: p.pop("W1"), "missing parameter 'W1' of shape (8, 8)"),
+        (lambda p, i: i.update(x=np.zeros(4)), "input 'x' has shape (4,), expected"),
+    ],
+)
+def test_wrong_arrays_raise_value_errors_naming_them(change, message):
+    module = import_path(GENERATED / "residual_mlp.py")
+    params, inputs = arrays("residual_mlp")
+    change(params, inputs)
+    with pytest.raises(ValueError) as error:
+        module.gradients(params, **inputs)
+    assert message in str(error.value)
+
+
+@pytest.mark.parametrize("name", ["rnn_classifier", "attention_regressor"])
+def test_softmax_is_stable_at_logits_of_magnitude_1000(name):
+    module = import_path(GENERATED / f"{name}.py")
+    params, inputs = arrays(name, seed=3)
+    big = {k: 300.0 * v for k, v in params.items()}
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        values = module.forward(big, **inputs)
+        gradients = module.gradients(big, **inputs)
+    logits = values["logits" if name == "rnn_classifier" else "scores"]
+    assert np.abs(logits).max() > 1000
+    assert all(np.isfinite(g).all() for g in gradients.values())
+
+
+def test_float32_stays_float32():
+    module = import_path(GENERATED / "attention_regressor.py")
+    params, inputs = arrays("attention_regressor")
+    params = {k: v.astype(np.float32) for k, v in params.items()}
+    inputs = {k: v.astype(np.float32) for k, v in inputs.items()}
+    assert all(
+        g.dtype == np.float32 for g in module.gradients(params, **inputs).values()
+    )
+
+
+def test_derivation_does_not_depend_on_sizes():
+    """The same index-form gradients at d_model 6 and 512: sizes stay symbolic."""
+    text = (SPECS / "attention_regressor.toml").read_text()
+    from derive.spec import parse_spec
+
+    small = derive(build_graph(parse_spec(text, "a.toml")))
+    wide = derive(
+        build_graph(parse_spec(text.replace("d_model = 64", "d_model = 512"), "a.toml"))
+    )
+    assert [g.expression for g in small.gradients] == [
+        g.expression for g in wide.gradients
+    ]
+
+
+def test_a_value_with_several_users_shows_one_step_per_user():
+    graph = build_graph(load_spec(SPECS / "rnn_classifier.toml"))
+    derivation = derive(graph)
+    assert len(derivation.of("W_in").steps) == 3  # shared by the three steps
+    residual = derive(build_graph(load_spec(SPECS / "residual_mlp.toml")))
+    assert len(residual.of("h0").steps) == 2  # the skip and the tanh path
+    assert len(residual.of("W1").steps) == 2  # its layer and the L2 penalty
+    markdown = (GENERATED / "residual_mlp.md").read_text()
+    assert r"&\quad +" in markdown
+    assert "h0 -.-> h1" in markdown  # the residual edge skips a column
+
+
+# --- Random graphs -----------------------------------------------------------------
+
+
+@settings(
+    max_examples=max(settings().max_examples // 10, 8),
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(text=equation_specs(), batch=st.integers(1, 3), seed=st.integers(0, 2**16))
+def test_random_equation_graphs_match_torch(tmp_path_factory, text, batch, seed):
+    """Shared parameters, several users per value, 3-axis values, reductions with and
+    without keepdims (tests/equation_strategies.py): loss and gradients() against
+    torch autograd in float64, relative error at most 1e-9."""
+    _, module = generate_module(tmp_path_factory.mktemp("eq"), text, "drawn.toml")
+    spec = parse_equation_spec(text, "drawn.toml")
+    params, inputs = random_point(spec, batch, seed)
+    expected = evaluate(spec, params, inputs)
+    assert float(module.loss(params, **inputs)) == pytest.approx(
+        expected.loss, rel=1e-9, abs=1e-12
+    )
+    got = module.gradients(params, **inputs)
+    for name, gradient in got.items():
+        assert gradient.shape == params[name].shape
+        scale = max(float(np.abs(expected.gradients[name]).max()), 1e-8)
+        assert np.abs(gradient - expected.gradients[name]).max() <= 1e-9 * scale, name
