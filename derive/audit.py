@@ -47,6 +47,7 @@ from derive.api import build
 from derive.derivation import Derivation
 from derive.document import chain_rule, gradient_math
 from derive.errors import DeriveError
+from derive.graph import Role
 from derive.network import Array, Network
 from derive.printing.text import text
 from derive.python_module import ModuleContext, module_context
@@ -405,7 +406,7 @@ class _Points:
                 arrays[array.name] = self._target(shape, integers=True)
                 continue
             values = self.rng.choice([-2.0, -1.0, 1.0, 2.0], size=shape)
-            keep = self.rng.random(shape) < (1.0 if array.layer < 0 else density)
+            keep = self.rng.random(shape) < (1.0 if array.role is Role.INPUT else density)
             arrays[array.name] = np.where(keep, values, 0.0)
         return arrays
 

@@ -44,6 +44,7 @@ go in the order of ``INPUT_SHAPES`` or by keyword; ``params`` is a dict of array
 keyed by name (shapes in ``PARAMETER_SHAPES``). Names, shapes and batch sizes are
 checked. One ``d_loss_d_*`` function per value and parameter takes the dict
 ``forward`` returns and the arrays its formula needs, in the problem set's style.
+NaN and inf pass through, as in NumPy and torch.
 """
 
 from __future__ import annotations
