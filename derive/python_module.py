@@ -23,6 +23,7 @@ from derive.network import N_BATCH, Array, Network
 from derive.passes.to_array import LogSumExp, to_array
 from derive.printing.numpy_code import NumPyCodePrinter
 from derive.printing.text import text
+from derive.targets import TARGETS, Target
 
 GRADIENT_PREFIX = "d_loss_d_"
 
@@ -46,6 +47,7 @@ class Function:
     math: str
     doc: str
     returns_array: bool
+    namespace: str = ""  # the array_api target's namespace line, when the code needs it
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,7 @@ class ModuleContext:
     """Everything the module template needs; each code string is printed by SymPy."""
 
     network: Network
+    target: Target
     activations: tuple[ActivationCode, ...]
     helpers: tuple[HelperCode, ...]
     imports: tuple[str, ...]  # modules besides numpy: scipy.special for erf
@@ -80,11 +83,18 @@ class ModuleContext:
     backward_parameters: tuple[str, ...]
     partials: tuple[Function, ...]
     sizes: tuple[tuple[str, int], ...]
+    #: The namespace lines of mlp, loss and gradients (empty for a fixed module, or
+    #: where the code calls no array function).
+    forward_namespace: str = ""
+    loss_namespace: str = ""
+    backward_namespace: str = ""
 
 
 def module_context(derivation: Derivation) -> ModuleContext:
     """Print every expression of ``derivation`` for the module template."""
     network = derivation.network
+    target = TARGETS[network.spec.target]
+    printer = target.printer
     widths = network.widths
     # Each gradient in array form, converted once for every function that prints it.
     arrays = {
@@ -94,15 +104,16 @@ def module_context(derivation: Derivation) -> ModuleContext:
     functions = network.functions
     primitives = primitives_used(network, arrays.values())
     helper_names = {*functions, *primitives}
-    activations, helpers = scalar_functions(
-        network, primitives, NumPyCodePrinter, helper_names
-    )
+    activations, helpers = scalar_functions(network, primitives, printer, helper_names)
     printed = list(arrays.values())
+    forward_printer = printer(None, helper_names)
 
-    def code(expr: sp.Expr, axes: tuple, names: dict[str, str] | None = None) -> str:
+    def code(
+        expr: sp.Expr, axes: tuple, code_printer: NumPyCodePrinter = forward_printer
+    ) -> str:
         array = to_array(expr.xreplace(widths), axes)
         printed.append(array)
-        return NumPyCodePrinter(names, helper_names).doprint(array)
+        return code_printer.doprint(array)
 
     forward = tuple(
         Assignment(
@@ -111,11 +122,9 @@ def module_context(derivation: Derivation) -> ModuleContext:
         for v in network.values[1:]
     )
     output = network.output
-    loss_names = {N_BATCH.name: f"{output.name}.shape[0]"}
-    loss_code = code(network.loss_of_prediction, (), loss_names)
-    local = NumPyCodePrinter(
-        {N_BATCH.name: "x.shape[0]", "y_observed": "y"}, helper_names
-    )
+    loss_printer = printer({N_BATCH.name: f"{output.name}.shape[0]"}, helper_names)
+    loss_code = code(network.loss_of_prediction, (), loss_printer)
+    local = printer({N_BATCH.name: "x.shape[0]", "y_observed": "y"}, helper_names)
     backward = tuple(
         Assignment(
             g.name,
@@ -127,14 +136,21 @@ def module_context(derivation: Derivation) -> ModuleContext:
     needed = set().union(*(_symbols(array) for array in arrays.values()))
     backward_inputs = tuple(v.name for v in network.values[1:] if v.name in needed)
 
-    partials = _partials(derivation, arrays, helper_names)
+    partials = _partials(derivation, arrays, helper_names, target)
     gradient_of = {g.target.name: g.name for g in derivation.gradients}
     parameters = tuple(
         Parameter(p.name, network.shape(p), describe(p), gradient_of[p.name])  # type: ignore[arg-type]
         for p in network.parameters
     )
+    arguments = ", ".join(["x", *(p.name for p in network.parameters)])
+    forward_namespace = (
+        target.namespace_line(arguments, given=True)
+        if _calls_module(forward_printer)
+        else ""
+    )
     return ModuleContext(
         network=network,
+        target=target,
         activations=activations,
         helpers=helpers,
         imports=("scipy.special",) if _calls_erf(network, printed) else (),
@@ -154,7 +170,24 @@ def module_context(derivation: Derivation) -> ModuleContext:
         ),
         partials=partials,
         sizes=tuple((s.name, n) for s, n in widths.items()),
+        forward_namespace=forward_namespace,
+        loss_namespace=(
+            target.namespace_line("y_predicted, y_observed")
+            if _calls_module(loss_printer)
+            else ""
+        ),
+        backward_namespace=(
+            target.namespace_line("x, y, *params.values()")
+            if forward_namespace or _calls_module(local)
+            else ""
+        ),
     )
+
+
+def _calls_module(printer: NumPyCodePrinter) -> bool:
+    """Whether the code ``printer`` printed calls its array module (``xp``), as SymPy's
+    printers record in ``module_imports``."""
+    return printer._module in printer.module_imports
 
 
 def _calls_erf(network: Network, printed: list[sp.Expr]) -> bool:
@@ -182,7 +215,10 @@ def describe(parameter: Array) -> str:
 
 
 def _partials(
-    derivation: Derivation, arrays: dict[str, sp.Expr], helpers: set[str]
+    derivation: Derivation,
+    arrays: dict[str, sp.Expr],
+    helpers: set[str],
+    target: Target,
 ) -> tuple[Function, ...]:
     """The problem set's functions: one per partial derivative, each calling upstream.
 
@@ -212,15 +248,22 @@ def _partials(
         for upstream, args in arguments.items():
             if upstream != gradient.name:
                 names[upstream] = f"{upstream}({', '.join(args)})"
-        target = gradient.target.name
+        code_printer = target.printer(names, helpers)
+        code = code_printer.doprint(array)
+        namespace = "*variable_dict.values()"
         functions.append(
             Function(
                 name=gradient.name,
                 arguments=ordered,
-                code=NumPyCodePrinter(names, helpers).doprint(array),
+                code=code,
                 math=equation(gradient.array.element, gradient.expression),
-                doc=f"Gradient of the loss with respect to ``{target}``.",
+                doc=f"Gradient of the loss with respect to ``{gradient.target.name}``.",
                 returns_array=bool(gradient.array.indices),
+                namespace=(
+                    target.namespace_line(namespace)
+                    if _calls_module(code_printer)
+                    else ""
+                ),
             )
         )
     return tuple(functions)

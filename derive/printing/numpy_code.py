@@ -13,7 +13,21 @@ from derive.printing.code import CodePrinterMixin
 
 class NumPyCodePrinter(CodePrinterMixin, NumPyPrinter):
     """SymPy's ``NumPyPrinter``, plus the array operations (:mod:`derive.passes.to_array`),
-    readable names and the stable forms of the functions SymPy lacks."""
+    readable names and the stable forms of the functions SymPy lacks.
+
+    Every array function is called through ``self._module`` (SymPy's own parameter
+    for the array module, recorded in ``module_imports``), so a subclass for another
+    array library changes the module and the few calls that differ, not the rest.
+    """
+
+    def _call(self, function: str, *arguments: str) -> str:
+        """``numpy.function(arguments)``, in this printer's array module."""
+        name = self._module_format(f"{self._module}.{function}")
+        return f"{name}({', '.join(arguments)})"
+
+    def _helper_call(self, function: str, *arguments: str) -> str:
+        """A call of a function the generated module defines (``relu``, ``logsumexp``)."""
+        return f"{function}({', '.join(arguments)})"
 
     def _print_MatProd(self, expr: sp.Expr) -> str:
         left, right = (
@@ -25,19 +39,19 @@ class NumPyCodePrinter(CodePrinterMixin, NumPyPrinter):
         return f"{self.parenthesize(expr.args[0], PRECEDENCE['Atom'], strict=True)}.T"
 
     def _print_Outer(self, expr: sp.Expr) -> str:
-        return f"numpy.outer({self._print(expr.args[0])}, {self._print(expr.args[1])})"
+        return self._call("outer", *(self._print(a) for a in expr.args))
 
     def _print_SumAxes(self, expr: sp.Expr) -> str:
         operand, *axes = expr.args
         if not axes:
-            return f"numpy.sum({self._print(operand)})"
+            return self._call("sum", self._print(operand))
         axis = self._print(axes[0]) if len(axes) == 1 else self._print(tuple(axes))
         return f"{self.parenthesize(operand, PRECEDENCE['Atom'], strict=True)}.sum(axis={axis})"
 
     def _print_Einsum(self, expr: sp.Expr) -> str:
         subscripts, *operands = expr.args
         arguments = ", ".join(self._print(o) for o in operands)
-        return f'numpy.einsum("{subscripts.name}", {arguments})'
+        return self._call("einsum", f'"{subscripts.name}"', arguments)
 
     def _print_Heaviside(self, expr: sp.Expr) -> str:
         """``Heaviside(x, 0)`` as ``x > 0`` in ``x``'s float type.
@@ -50,16 +64,14 @@ class NumPyCodePrinter(CodePrinterMixin, NumPyPrinter):
         value = at_zero[0] if at_zero else sp.Rational(1, 2)  # SymPy's default
         x = self._print(arg)
         if value not in (0, 1):
-            return f"numpy.heaviside({x}, {self._print(sp.Float(value))})"
-        compare = "greater" if value == 0 else "greater_equal"
-        return f"numpy.{compare}({x}, 0).astype(numpy.result_type({x}, 0.0))"
+            return self._call("heaviside", x, self._print(sp.Float(value)))
+        compare = self._call("greater" if value == 0 else "greater_equal", x, "0")
+        return f"{compare}.astype({self._call('result_type', x, '0.0')})"
 
     def _print_Max(self, expr: sp.Expr) -> str:
         if len(expr.args) != 2:
             return super()._print_Max(expr)
-        return (
-            f"numpy.maximum({self._print(expr.args[0])}, {self._print(expr.args[1])})"
-        )
+        return self._call("maximum", *(self._print(a) for a in expr.args))
 
     def _print_NewAxes(self, expr: sp.Expr) -> str:
         operand, *flags = expr.args
@@ -68,26 +80,28 @@ class NumPyCodePrinter(CodePrinterMixin, NumPyPrinter):
 
     def _print_LogSumExp(self, expr: sp.Expr) -> str:
         operand, axis = expr.args
-        return f"logsumexp({self._print(operand)}, axis={self._print(axis)})"
+        return self._helper_call(
+            "logsumexp", self._print(operand), f"axis={self._print(axis)}"
+        )
 
     def _print_sigmoid(self, expr: sp.Expr) -> str:
         arg = self._print(expr.args[0])
         if "sigmoid" in self.helpers:
-            return f"sigmoid({arg})"
+            return self._helper_call("sigmoid", arg)
         negated = self._print(-expr.args[0])
-        return f"numpy.exp(-numpy.logaddexp(0, {negated}))"
+        return self._call("exp", "-" + self._call("logaddexp", "0", negated))
 
     def _print_softplus(self, expr: sp.Expr) -> str:
         arg = self._print(expr.args[0])
         if "softplus" in self.helpers:
-            return f"softplus({arg})"
-        return f"numpy.logaddexp(0, {arg})"
+            return self._helper_call("softplus", arg)
+        return self._call("logaddexp", "0", arg)
 
     def _print_erf(self, expr: sp.Expr) -> str:
         return f"scipy.special.erf({self._print(expr.args[0])})"
 
     def _print_Abs(self, expr: sp.Expr) -> str:
-        return f"numpy.abs({self._print(expr.args[0])})"
+        return self._call("abs", self._print(expr.args[0]))
 
     def _print_Piecewise(self, expr: sp.Piecewise) -> str:
         """Two pieces as ``numpy.where``; a step between two numbers as a Heaviside.
@@ -102,7 +116,7 @@ class NumPyCodePrinter(CodePrinterMixin, NumPyPrinter):
         if step is not None:
             return self._print(step)
         parts = (self._print(part) for part in (condition, value, otherwise))
-        return f"numpy.where({', '.join(parts)})"
+        return self._call("where", *parts)
 
     def _print_Rational(self, expr: sp.Rational) -> str:
         return f"{expr.p}/{expr.q}"
