@@ -92,9 +92,7 @@ def scalar_functions(
     activations = []
     for name, function in network.functions.items():
         code, calls_module = body(function.formula, callable_names - {name})
-        derivative, derivative_calls = body(
-            function.derivative.formula, callable_names
-        )
+        derivative, derivative_calls = body(function.derivative.formula, callable_names)
         activations.append(
             ActivationCode(
                 name=name,

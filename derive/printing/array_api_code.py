@@ -50,7 +50,12 @@ _ARRAY_API_FUNCTIONS = {
     for sympy_name, name in _known_functions_numpy.items()
     if _STANDARD_NAMES.get(name, name) in _STANDARD
 }
-_ARRAY_API_CONSTANTS = {"Exp1": "xp.e", "Pi": "xp.pi", "NaN": "xp.nan", "Infinity": "xp.inf"}
+_ARRAY_API_CONSTANTS = {
+    "Exp1": "xp.e",
+    "Pi": "xp.pi",
+    "NaN": "xp.nan",
+    "Infinity": "xp.inf",
+}
 
 
 class ArrayAPICodePrinter(NumPyCodePrinter):
@@ -102,7 +107,9 @@ class ArrayAPICodePrinter(NumPyCodePrinter):
         arg, *at_zero = expr.args
         value = at_zero[0] if at_zero else sp.Rational(1, 2)
         x = self.parenthesize(arg, PRECEDENCE["Atom"], strict=True)
-        step = self._call("astype", f"{x} > 0" if value != 1 else f"{x} >= 0", f"{x}.dtype")
+        step = self._call(
+            "astype", f"{x} > 0" if value != 1 else f"{x} >= 0", f"{x}.dtype"
+        )
         if value in (0, 1):
             return step
         at = self._call("astype", f"{x} == 0", f"{x}.dtype")
