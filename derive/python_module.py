@@ -142,9 +142,9 @@ def module_context(derivation: Derivation) -> ModuleContext:
         Parameter(p.name, network.shape(p), describe(p), gradient_of[p.name])  # type: ignore[arg-type]
         for p in network.parameters
     )
-    arguments = ", ".join(["x", *(p.name for p in network.parameters)])
+    # The namespace is the data's: parameters may be NumPy arrays next to Dask data.
     forward_namespace = (
-        target.namespace_line(arguments, given=True)
+        target.namespace_line("x", given=True)
         if _calls_module(forward_printer)
         else ""
     )
@@ -177,7 +177,7 @@ def module_context(derivation: Derivation) -> ModuleContext:
             else ""
         ),
         backward_namespace=(
-            target.namespace_line("x, y, *params.values()")
+            target.namespace_line("x, y")
             if forward_namespace or _calls_module(local)
             else ""
         ),

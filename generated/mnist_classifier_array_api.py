@@ -86,7 +86,7 @@ def mlp(
     x: Any, W0: Any, b0: Any, W1: Any, b1: Any, *, xp: Any = None
 ) -> dict[str, Any]:
     """Forward pass: every value from ``x`` to ``y_predicted``, keyed by name."""
-    xp = array_namespace(x, W0, b0, W1, b1) if xp is None else xp
+    xp = array_namespace(x) if xp is None else xp
     r0 = b0 + x @ W0.T
     h0 = relu(r0, xp=xp)
     y_predicted = b1 + h0 @ W1.T
@@ -217,7 +217,7 @@ def gradients(params: Mapping[str, Any], x: Any, y: Any) -> dict[str, Any]:
 
     Returns a dict keyed like ``params``; each array has its parameter's shape.
     """
-    xp = array_namespace(x, y, *params.values())
+    xp = array_namespace(x, y)
     arrays = _parameters(params)
     x = _input(x)
     y = _target(y, x)
