@@ -144,9 +144,7 @@ def module_context(derivation: Derivation) -> ModuleContext:
     )
     # The namespace is the data's: parameters may be NumPy arrays next to Dask data.
     forward_namespace = (
-        target.namespace_line("x", given=True)
-        if _calls_module(forward_printer)
-        else ""
+        target.namespace_line("x", given=True) if _calls_module(forward_printer) else ""
     )
     return ModuleContext(
         network=network,

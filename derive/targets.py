@@ -51,6 +51,8 @@ class Target:
     labels_outside: str = "{0}.size and ({0}.min() < 0 or {0}.max() >= {1})"
     float_type: str = "numpy.result_type(numpy.asarray({0}).dtype, numpy.float32)"
     one_hot: str = "numpy.eye({1}, dtype={2})[{0}]"
+    #: A paragraph for the module's docstring: what arrays it takes.
+    summary: str = ""
     styles: tuple[str, ...] = ("vectorized", "unrolled")
     #: SymPy functions the target cannot print, and why.
     refuses: dict[type[sp.Function], str] = field(default_factory=dict)
@@ -97,6 +99,14 @@ TARGETS: dict[str, Target] = {
         one_hot=(
             "xp.astype(xp.expand_dims({0}, axis=-1)"
             " == xp.arange({1}, device=device({0})), {2})"
+        ),
+        summary=(
+            "Written for the Python array API standard (2023.12): every function takes "
+            "arrays of one library (NumPy, torch, JAX, CuPy, Dask, ...), finds its "
+            "namespace with ``array_api_compat.array_namespace(x, y)`` and returns "
+            "arrays of that library, on the same device. Parameters may be NumPy arrays "
+            "when the data are Dask arrays. Functions that take ``xp`` use that "
+            "namespace instead of looking it up again."
         ),
         styles=("vectorized",),
         refuses={sp.erf: "the array API standard (2023.12) has no erf"},

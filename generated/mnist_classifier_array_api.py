@@ -39,6 +39,12 @@ Two ways in:
 - generic: ``forward(params, x)``, ``loss(params, x, y)`` and
   ``gradients(params, x, y)``, with ``params`` a dict of arrays keyed by name
   (shapes in ``PARAMETER_SHAPES``); these check the shapes they are given.
+
+Written for the Python array API standard (2023.12): every function takes arrays of
+one library (NumPy, torch, JAX, CuPy, Dask, ...), finds its namespace with
+``array_api_compat.array_namespace(x, y)`` and returns arrays of that library, on
+the same device. Parameters may be NumPy arrays when the data are Dask arrays.
+Functions that take ``xp`` use that namespace instead of looking it up again.
 """
 
 from __future__ import annotations
