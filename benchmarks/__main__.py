@@ -3,6 +3,7 @@
     python -m benchmarks              # everything: a few minutes
     python -m benchmarks --quick      # tiny sizes in seconds, to check that it runs
     python -m benchmarks --past-memory-gib 8   # a larger dataset for the Dask run
+    python -m benchmarks --seed       # the seed network only (under a minute)
 
 Each size runs every method side by side in this one process, each in long turns;
 ratios are the numbers to read, since the host's speed drifts. Results go to
@@ -172,7 +173,14 @@ def main(argv: list[str] | None = None) -> int:
         help="size of the on-disk dataset for the Dask run (default 4; 0.01 with "
         "--quick; 0 skips it)",
     )
+    parser.add_argument(
+        "--seed",
+        action="store_true",
+        help="the seed network only; results in seed.json and seed.md",
+    )
     arguments = parser.parse_args(argv)
+    if arguments.seed:
+        return _seed_only(arguments.out or RESULTS)
     gib = arguments.past_memory_gib
     if gib is None:
         gib = 0.01 if arguments.quick else 4.0
@@ -227,6 +235,18 @@ def main(argv: list[str] | None = None) -> int:
         if installed("matplotlib"):
             title = f"Gradient of every parameter, {os.cpu_count()} cores, numpy {np.__version__}"
             plot_sweep(record["sweep"], out / "sweep.png", title)
+    return 0
+
+
+def _seed_only(out: Path) -> int:
+    """The seed network's table alone: the cost of each call at the smallest size,
+    where argument checks weigh the most."""
+    record = {"machine": machine(), "seed": gradient_speed.run_seed()}
+    table = "\n".join(["## The seed network", "", *_gradient_table(record["seed"])])
+    print(table)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "seed.json").write_text(json.dumps(record, indent=2) + "\n")
+    (out / "seed.md").write_text(table + "\n")
     return 0
 
 

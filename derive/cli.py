@@ -6,6 +6,8 @@
     derive --out DIR ...        write into DIR instead of ./generated
     derive --check ...          write nothing; exit 1 if any generated file is stale
     derive --pdf ...            also compile each NAME.tex to NAME.pdf (needs pdflatex)
+    derive audit SPEC MODULE.py check a hand-written gradient module against SPEC's
+                                derivation (derive audit --help)
 
 Errors in a spec are reported in one line naming the file and the field; the exit
 status is then 2 and no file is touched.
@@ -14,6 +16,7 @@ status is then 2 and no file is touched.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -71,6 +74,21 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: What marks the top folder of a project, looked for above the spec.
+PROJECT_MARKERS = ("pyproject.toml", ".git")
+
+
+def recorded_path(spec: Path, out: Path) -> str:
+    """``spec`` as the generated files' headers record it, the same from any working
+    folder: relative to the project it is in (the nearest folder above it with a
+    ``pyproject.toml`` or ``.git``), else relative to the output folder."""
+    spec, out = spec.resolve(), out.resolve()
+    for folder in spec.parents:
+        if any((folder / marker).exists() for marker in PROJECT_MARKERS):
+            return spec.relative_to(folder).as_posix()
+    return Path(os.path.relpath(spec, out)).as_posix()
+
+
 def _spec_files(given: Sequence[str]) -> list[Path]:
     """The spec files named, with each folder replaced by the ``*.toml`` in it."""
     files: list[Path] = []
@@ -88,7 +106,7 @@ def _spec_files(given: Sequence[str]) -> list[Path]:
     return files
 
 
-def _outputs(specs: Sequence[str], status: Status) -> list[Output]:
+def _outputs(specs: Sequence[str], status: Status, out: Path) -> list[Output]:
     if not specs:
         default = resource_folder("specs") / Path(DEFAULT_SPEC).name
         return render(load_spec(default), DEFAULT_SPEC, _saying(status, DEFAULT_SPEC))
@@ -105,7 +123,7 @@ def _outputs(specs: Sequence[str], status: Status) -> list[Output]:
             )
         names[spec.name] = source
         where = f"{source} ({number} of {len(files)})" if len(files) > 1 else source
-        outputs.extend(render(spec, source, _saying(status, where)))
+        outputs.extend(render(spec, recorded_path(path, out), _saying(status, where)))
     return outputs
 
 
@@ -116,12 +134,17 @@ def _saying(status: Status, where: str) -> Status:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; return the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["audit"]:
+        from derive.audit_cli import main as audit_main
+
+        return audit_main(argv[1:])
     arguments = _parser().parse_args(argv)
     # On a terminal, a run that takes longer than STATUS_DELAY says what it is doing.
     status = StatusLine("derive: ", delay=STATUS_DELAY)
     try:
         with status:
-            outputs = _outputs(arguments.specs, status)
+            outputs = _outputs(arguments.specs, status, arguments.out)
             if not arguments.check:
                 if arguments.pdf:
                     outputs = _with_pdfs(outputs, status)

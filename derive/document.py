@@ -8,7 +8,7 @@ line) and in matrix form (the array expression the code computes). The templates
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,13 +106,10 @@ def document_context(
     the module's printer printed them, so the two cannot drift.
     """
     network = derivation.network
-    arrays = {
-        a.name
-        for a in (*network.values, *network.parameters, network.observed)
-        if a.indices
-    }
-    arrays |= {g.name for g in derivation.gradients if g.array.indices}
-    latex = DeriveLatexPrinter(arrays).doprint
+    # Index-form and scalar equations have no arrays: ``x`` in an activation's
+    # definition is a number, and a product there is an ordinary one. They are rows
+    # of aligned equations, so a long sum may break across lines.
+    latex, matrix_latex = latex_printers(derivation)
     activations = tuple(
         ActivationMath(
             name,
@@ -143,7 +140,8 @@ def document_context(
         activations=activations,
         kink=has_kink(network),
         gradients=tuple(
-            _gradient(g, derivation, latex, code[g.name]) for g in derivation.gradients
+            _gradient(g, derivation, latex, matrix_latex, code[g.name])
+            for g in derivation.gradients
         ),
         diagram=_diagram(network, latex),
         worked=_worked_point(derivation, latex),
@@ -156,6 +154,21 @@ def has_kink(network: Network) -> bool:
         any(f.derivative.formula.has(sp.Heaviside) for f in network.functions.values())
         and HEAVISIDE_AT_ZERO == 0
     )
+
+
+def latex_printers(
+    derivation: Derivation,
+) -> tuple[Callable[[sp.Expr], str], Callable[[sp.Expr], str]]:
+    """derive's two LaTeX printers for ``derivation``: index form and scalars (rows
+    of aligned equations), and matrix form (arrays as matrices)."""
+    network = derivation.network
+    arrays = {
+        a.name: len(a.indices)
+        for a in (*network.values, *network.parameters, network.observed)
+        if a.indices
+    }
+    arrays |= {g.name: len(g.array.indices) for g in derivation.gradients}
+    return DeriveLatexPrinter().lines, DeriveLatexPrinter(arrays).doprint
 
 
 def _loss_lines(network: Network, latex) -> tuple[str, ...]:
@@ -261,15 +274,29 @@ def _shape(array: Array, latex) -> str:
     return r" \times ".join(latex(s) for s in array.sizes)
 
 
-def _gradient(
-    gradient: Gradient, derivation: Derivation, latex, code: str
-) -> GradientMath:
+def chain_rule(gradient: Gradient, derivation: Derivation) -> tuple[sp.Expr, sp.Expr]:
+    """The chain rule for ``gradient`` as the documents print it, unevaluated: with
+    each local derivative as a derivative, then as ``sympy.diff`` returned it."""
     chain = sp.Add(
         *(_chain(step, gradient, derivation, local=False) for step in gradient.steps)
     )
     local = sp.Add(
         *(_chain(step, gradient, derivation, local=True) for step in gradient.steps)
     )
+    return chain, local
+
+
+def gradient_math(derivation: Derivation, name: str, code: str) -> GradientMath:
+    """The derivation of the gradient ``name`` (``d_loss_d_W1``) as the documents
+    print it; ``code`` is the line of NumPy it becomes."""
+    gradient = next(g for g in derivation.gradients if g.name == name)
+    return _gradient(gradient, derivation, *latex_printers(derivation), code)
+
+
+def _gradient(
+    gradient: Gradient, derivation: Derivation, latex, matrix_latex, code: str
+) -> GradientMath:
+    chain, local = chain_rule(gradient, derivation)
     steps = [latex(chain), latex(local), latex(gradient.expression)]
     evaluable = tuple(
         e for e in (local, gradient.expression) if not e.has(sp.Derivative)
@@ -282,7 +309,7 @@ def _gradient(
         steps=tuple(dict.fromkeys(steps)),  # drop a line that repeats the one before
         left=latex(gradient.array.element),
         matrix_left=latex_name(gradient.name),
-        matrix=latex(array),
+        matrix=matrix_latex(array),
         code=code,
         expressions=evaluable,
         indices=gradient.array.indices,

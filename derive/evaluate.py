@@ -75,7 +75,9 @@ class Evaluator:
         self, expr: sp.Expr, indices: Sequence[sp.Symbol], at: Sequence[int]
     ) -> sp.Expr:
         """``expr`` (free ``indices``) at the element ``at``, as a number."""
-        written_out = expand_activations(expr).doit()
+        # unroll does the sums once the sizes are numbers: doit() before that, on
+        # symbolic sizes, costs ten times more.
+        written_out = expand_activations(expr)
         return _number(self._substitute(unroll(written_out, self.widths, indices, at)))
 
     def _substitute(self, expr: sp.Expr) -> sp.Expr:

@@ -6,12 +6,19 @@ positional arguments, and the operators ``+ - * / **`` are turned into SymPy
 (``sympy.parse_expr`` would ``eval`` the text). Anything else (attribute access,
 subscripts, lambdas, keyword arguments, strings, comparisons, an unknown name) is
 refused with a message that says what is allowed.
+
+Every part of a formula without a variable in it is a number the generated code
+computes in float64, so each is checked as it is built: a division by zero, a value
+that is not a finite real number (``log(0)``, ``sqrt(-1)``, ``(-8)**(1/3)``) or one
+beyond float64's range is refused, naming that part. A power of two numbers is
+checked before SymPy computes it, so ``9**9**9`` (369 million digits) costs nothing.
 """
 
 from __future__ import annotations
 
 import ast
 import math
+import sys
 from collections.abc import Callable, Mapping
 
 import sympy as sp
@@ -40,6 +47,8 @@ FUNCTIONS: dict[str, tuple[Callable[..., sp.Expr], int]] = {
 CONSTANTS: dict[str, sp.Expr] = {"pi": sp.pi, "e": sp.E}
 #: Longest formula accepted, in characters.
 MAX_LENGTH = 500
+#: Largest magnitude of a number in a formula, as a power of two: float64's range.
+MAX_BITS = math.log2(sys.float_info.max)
 
 _OPERATORS: dict[type[ast.operator], Callable[[sp.Expr, sp.Expr], sp.Expr]] = {
     ast.Add: lambda a, b: a + b,
@@ -64,7 +73,13 @@ def parse_formula(text: str, variables: Mapping[str, sp.Symbol]) -> sp.Expr:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as error:
         raise FormulaError(f"is not a formula ({error.msg})") from None
-    return _Converter(variables).convert(tree.body)
+    formula = _Converter(variables).convert(tree.body)
+    for number in formula.atoms(sp.Number):  # constants SymPy folded: 1e300*x*1e300
+        if _bits(number) > MAX_BITS:
+            raise FormulaError(
+                f"holds the number {number:.3e}, beyond float64's range (about 1.8e308)"
+            )
+    return formula
 
 
 def allowed_names(variables: Mapping[str, sp.Symbol]) -> str:
@@ -85,6 +100,12 @@ class _Converter:
         )
 
     def convert(self, node: ast.expr) -> sp.Expr:
+        result = self.build(node)
+        if not result.free_symbols:
+            _check_number(node, result)
+        return result
+
+    def build(self, node: ast.expr) -> sp.Expr:
         if isinstance(node, ast.Constant):
             value = node.value
             if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -103,6 +124,10 @@ class _Converter:
             return -operand if isinstance(node.op, ast.USub) else operand
         if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
             left, right = self.convert(node.left), self.convert(node.right)
+            if isinstance(node.op, ast.Div) and right.is_zero:
+                raise FormulaError(f"divides by zero in {_shown(node)}")
+            if isinstance(node.op, ast.Pow):
+                _check_power(node, left, right)
             return _OPERATORS[type(node.op)](left, right)
         if isinstance(node, ast.Call):
             return self.call(node)
@@ -122,6 +147,55 @@ class _Converter:
         ):
             raise FormulaError(f"{name} takes {arity} argument(s)")
         return function(*(self.convert(a) for a in node.args))
+
+
+def _check_number(node: ast.expr, value: sp.Expr) -> None:
+    """Refuse a part without variables that is not a finite real float64 number.
+
+    Its parts were checked before it, so evaluating it (to 15 digits) is cheap.
+    """
+    part = _shown(node)
+    if value.has(sp.zoo, sp.oo, sp.nan) or value.is_finite is False:
+        raise FormulaError(f"{part} is not a finite number (SymPy gives {value})")
+    if value.is_extended_real is False:
+        raise FormulaError(
+            f"{part} is not a real number (SymPy gives {value}); the generated code "
+            "computes with real floats"
+        )
+    number = value.evalf(15)
+    if not number.is_extended_real:
+        raise FormulaError(f"{part} is not a real number (about {number})")
+    if _bits(number) > MAX_BITS:
+        raise FormulaError(
+            f"{part} is about {number:.3e}, beyond float64's range (about 1.8e308)"
+        )
+
+
+def _check_power(node: ast.BinOp, base: sp.Expr, exponent: sp.Expr) -> None:
+    """Refuse a power of two numbers beyond float64's range before SymPy computes it."""
+    if base.free_symbols or exponent.free_symbols:
+        return
+    magnitude = abs(sp.Float(base.evalf(15)))
+    if magnitude == 0:
+        return
+    bits = float(exponent.evalf(15)) * float(sp.log(magnitude, 2))
+    if abs(bits) > MAX_BITS:
+        raise FormulaError(
+            f"{_shown(node)} is about 2**{bits:.4g}, beyond float64's range "
+            "(2**-1074 to about 1.8e308)"
+        )
+
+
+def _shown(node: ast.expr, limit: int = 60) -> str:
+    """The part of the formula ``node`` stands for, shortened for a message."""
+    text = ast.unparse(node)
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
+def _bits(number: sp.Expr) -> float:
+    """``abs(log2(abs(number)))``: how far a real number is from 1, in powers of two."""
+    magnitude = abs(sp.Float(number))
+    return 0.0 if magnitude == 0 else abs(float(sp.log(magnitude, 2)))
 
 
 def _describe(node: ast.AST) -> str:

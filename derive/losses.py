@@ -105,7 +105,7 @@ def make_loss(
     derivative = sp.diff(formula, Y_PREDICTED)
     if derivative.has(sp.Derivative, sp.Subs):
         raise FormulaError(f"SymPy cannot differentiate it (got {derivative})")
-    return Loss(kind, formula, "sum", "a custom loss, summed over output units")
+    return Loss(kind, formula, "sum", "custom loss, summed over output units")
 
 
 def _number(value: float) -> sp.Expr:

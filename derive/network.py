@@ -101,6 +101,12 @@ class Network:
         return is_batched(self.spec)
 
     @property
+    def forward_function(self) -> str:
+        """The name of the problem set's forward function in the generated module,
+        the one that returns the dict of values (``mlp(x, W0, W1, W2)``)."""
+        return "mlp"
+
+    @property
     def output(self) -> Array:
         return self.array("y_predicted")
 

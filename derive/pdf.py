@@ -23,6 +23,7 @@ INSTALL_HINT = (
     "install it (Debian or Ubuntu: apt-get install texlive-latex-base "
     "texlive-latex-recommended texlive-pictures)"
 )
+_SOURCE_LINE = re.compile(r"^l\.\d+ ")
 _OVERFULL = re.compile(r"^Overfull \\hbox \((?P<points>[\d.]+)pt too wide\)", re.M)
 
 
@@ -68,12 +69,25 @@ def compile_tex(tex: str, name: str) -> Compiled:
         log = log_path.read_text(errors="replace") if log_path.exists() else ""
         pdf = Path(folder) / f"{name}.pdf"
         if result.returncode != 0 or not pdf.exists():
-            raise DeriveError(f"pdflatex failed on {name}.tex: {_first_error(log)}")
+            raise DeriveError(
+                f"pdflatex failed on {name}.tex:\n    {_first_error(log)}"
+            )
         return Compiled(pdf.read_bytes(), log)
 
 
-def _first_error(log: str) -> str:
-    for line in log.splitlines():
+def _first_error(log: str, most: int = 8) -> str:
+    """pdflatex's first error (``! ...``) and the lines after it, through the
+    ``l.12 ...`` line and the next (the source line, split where TeX stopped), or the
+    end of the log if it has no error line: the log itself is in a temporary folder,
+    gone when this is read."""
+    lines = [line.rstrip() for line in log.splitlines()]
+    for n, line in enumerate(lines):
         if line.startswith("!"):
-            return line.lstrip("! ").strip()
-    return "see its log"
+            shown = lines[n : n + most]
+            for k, more in enumerate(shown):
+                if _SOURCE_LINE.match(more):
+                    shown = shown[: k + 2]
+                    break
+            return "\n    ".join(more for more in shown if more)
+    tail = [line for line in lines if line][-4:]
+    return "\n    ".join(["no error line in its log; it ends:", *tail])

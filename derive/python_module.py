@@ -21,6 +21,7 @@ from derive.helpers import (
 )
 from derive.network import N_BATCH, Array, Network
 from derive.passes.to_array import LogSumExp, to_array
+from derive.printing.code import Printers
 from derive.printing.numpy_code import NumPyCodePrinter
 from derive.printing.text import text
 from derive.targets import TARGETS, Target
@@ -47,6 +48,7 @@ class Function:
     math: str
     doc: str
     returns_array: bool
+    reads_target: bool  # whether its code reads y_observed, which it then checks
     namespace: str = ""  # the array_api target's namespace line, when the code needs it
 
 
@@ -68,7 +70,7 @@ class ModuleContext:
     target: Target
     activations: tuple[ActivationCode, ...]
     helpers: tuple[HelperCode, ...]
-    imports: tuple[str, ...]  # modules besides numpy: scipy.special for erf
+    imports: tuple[str, ...]  # modules besides the array module: scipy.special
     log_sum_exp: bool  # whether the module needs its logsumexp helper
     class_labels: bool  # whether y may be given as integer class labels
     parameters: tuple[Parameter, ...]
@@ -94,7 +96,6 @@ def module_context(derivation: Derivation) -> ModuleContext:
     """Print every expression of ``derivation`` for the module template."""
     network = derivation.network
     target = TARGETS[network.spec.target]
-    printer = target.printer
     widths = network.widths
     # Each gradient in array form, converted once for every function that prints it.
     arrays = {
@@ -104,6 +105,7 @@ def module_context(derivation: Derivation) -> ModuleContext:
     functions = network.functions
     primitives = primitives_used(network, arrays.values())
     helper_names = {*functions, *primitives}
+    printer = Printers(target.printer)
     activations, helpers = scalar_functions(network, primitives, printer, helper_names)
     printed = list(arrays.values())
     forward_printer = printer(None, helper_names)
@@ -136,7 +138,7 @@ def module_context(derivation: Derivation) -> ModuleContext:
     needed = set().union(*(_symbols(array) for array in arrays.values()))
     backward_inputs = tuple(v.name for v in network.values[1:] if v.name in needed)
 
-    partials = _partials(derivation, arrays, helper_names, target)
+    partials = _partials(derivation, arrays, helper_names, target, printer)
     gradient_of = {g.target.name: g.name for g in derivation.gradients}
     parameters = tuple(
         Parameter(p.name, network.shape(p), describe(p), gradient_of[p.name])  # type: ignore[arg-type]
@@ -151,7 +153,7 @@ def module_context(derivation: Derivation) -> ModuleContext:
         target=target,
         activations=activations,
         helpers=helpers,
-        imports=("scipy.special",) if _calls_erf(network, printed) else (),
+        imports=printer.imports(besides=[target.module]),
         log_sum_exp=any(array.has(LogSumExp) for array in printed),
         class_labels=network.loss_kind.kind == "softmax_cross_entropy",
         parameters=parameters,
@@ -188,16 +190,6 @@ def _calls_module(printer: NumPyCodePrinter) -> bool:
     return printer._module in printer.module_imports
 
 
-def _calls_erf(network: Network, printed: list[sp.Expr]) -> bool:
-    """Whether the module needs ``scipy.special.erf`` (gelu, or a formula with erf)."""
-    functions = network.functions.values()
-    formulas = [
-        *(f.formula for f in functions),
-        *(f.derivative.formula for f in functions),
-    ]
-    return any(f.has(sp.erf) for f in [*formulas, *printed])
-
-
 def equation(left: sp.Expr, right: sp.Expr) -> str:
     return f"{text(left)} = {text(right)}"
 
@@ -217,6 +209,7 @@ def _partials(
     arrays: dict[str, sp.Expr],
     helpers: set[str],
     target: Target,
+    printer: Printers,
 ) -> tuple[Function, ...]:
     """The problem set's functions: one per partial derivative, each calling upstream.
 
@@ -246,7 +239,7 @@ def _partials(
         for upstream, args in arguments.items():
             if upstream != gradient.name:
                 names[upstream] = f"{upstream}({', '.join(args)})"
-        code_printer = target.printer(names, helpers)
+        code_printer = printer(names, helpers)
         code = code_printer.doprint(array)
         namespace = "*variable_dict.values()"
         functions.append(
@@ -262,6 +255,7 @@ def _partials(
                     if _calls_module(code_printer)
                     else ""
                 ),
+                reads_target="y_observed" in symbols,
             )
         )
     return tuple(functions)

@@ -7,7 +7,9 @@ of math in them was printed by a SymPy printer before it got there.
 
 from __future__ import annotations
 
+import re
 import subprocess
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +66,40 @@ def _tex_escape(text: str) -> str:
     return "".join(special.get(c, c) for c in text)
 
 
+_URL = re.compile(r"https?://[^\s{}\\]*[^\s{}\\.,;:!?)]")
+
+
+def _tex_prose(text: str) -> str:
+    """``text`` escaped for LaTeX, its URLs as ``\\url{...}`` so that they break
+    across lines (url.sty takes them verbatim)."""
+    pieces, start = [], 0
+    for match in _URL.finditer(text):
+        pieces += [_tex_escape(text[start : match.start()]), rf"\url{{{match[0]}}}"]
+        start = match.end()
+    return "".join([*pieces, _tex_escape(text[start:])])
+
+
+def _docstring_text(text: str, width: int = 84) -> str:
+    """``text`` wrapped at ``width`` and escaped for a ``\"\"\"`` docstring.
+
+    Any text stays text: backslashes are escaped (``\\N``, ``\\a`` or ``C:\\xfiles``
+    would otherwise be read as escapes), so are runs of three double quotes (which
+    would end the docstring), and characters that are not printable are written as
+    Python escapes. Long words (a URL) are not broken.
+    """
+    lines = textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False)
+    return "\n".join(
+        "".join(map(_escape_character, line)).replace('"""', '\\"\\"\\"')
+        for line in lines
+    )
+
+
+def _escape_character(character: str) -> str:
+    if character == "\\":
+        return "\\\\"
+    return character if character.isprintable() else repr(character)[1:-1]
+
+
 def _environment(latex: bool) -> jinja2.Environment:
     """Jinja for the templates; LaTeX templates use ``<< >>`` and ``<% %>``, since
     LaTeX is full of braces."""
@@ -88,6 +124,8 @@ def _environment(latex: bool) -> jinja2.Environment:
     )
     environment.filters["pytuple"] = _python_tuple
     environment.filters["texescape"] = _tex_escape
+    environment.filters["texprose"] = _tex_prose
+    environment.filters["docstring"] = _docstring_text
     return environment
 
 

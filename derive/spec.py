@@ -51,6 +51,7 @@ import difflib
 import keyword
 import math
 import re
+import sys
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,6 +88,14 @@ TOP_FIELDS = (
 MAX_WORKED_NUMBERS = 4096
 LAYER_FIELDS = ("width", "activation", "bias", "slope", "expression", "function_name")
 LOSS_FIELDS = ("kind", "reduction", "delta", "expression")
+
+#: Modules a generated module may import besides the standard library's (numpy,
+#: scipy.special for erf, array_api_compat for the array_api target). A spec's name
+#: becomes a module's name next to other generated modules, so it must not shadow
+#: any of these or the standard library's (tests check that every import in
+#: generated code is among them).
+RUNTIME_MODULES = frozenset({"numpy", "scipy", "array_api_compat"})
+SHADOWED_MODULES = RUNTIME_MODULES | sys.stdlib_module_names
 
 _FUNCTION_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 #: Names the generated module uses itself, which a custom function must not take.
@@ -170,7 +179,8 @@ def load_spec(path: Path | str) -> NetworkSpec:
     """Read ``path`` and return the validated spec, or raise :class:`SpecError`."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        # utf-8-sig: files saved by Windows editors start with a byte-order mark.
+        text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise SpecError(path, "", "no such file") from None
     except (OSError, UnicodeDecodeError) as error:
@@ -181,7 +191,7 @@ def load_spec(path: Path | str) -> NetworkSpec:
 def parse_spec(text: str, path: Path | str) -> NetworkSpec:
     """Validate the TOML ``text`` read from ``path``."""
     try:
-        data = tomllib.loads(text)
+        data = tomllib.loads(text.removeprefix("\ufeff"))
     except tomllib.TOMLDecodeError as error:
         raise SpecError(path, "", f"not valid TOML ({error})") from None
     if not data:
@@ -253,6 +263,12 @@ class _Reader:
         if not name.isascii():
             raise self.fail(
                 "name", f"got {name!r}; must use ASCII letters, digits and _"
+            )
+        if name in SHADOWED_MODULES:
+            raise self.fail(
+                "name",
+                f"got {name!r}, the name of a module generated code imports or of the "
+                "standard library; NAME.py would shadow it, so choose another name",
             )
         description = data.get("description", "")
         if not isinstance(description, str):

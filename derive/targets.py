@@ -44,12 +44,43 @@ class Target:
     #: what a call of it adds to pass the namespace on.
     namespace_parameter: str = ""
     namespace_argument: str = ""
-    #: Argument checks: an array's value as an array, whether it holds integers,
-    #: whether labels fall outside ``range(classes)``, and one-hot rows of ``dtype``.
+    #: What the argument checks (templates/checks.py.j2) do with what is not a float
+    #: array, said in the module's docstring.
+    conversions: str = "lists and integers become float64 arrays"
+    #: The checks' fast path: statements before it (in its ``try``), a condition
+    #: first in it, the type every array must have, and its dtype test
+    #: (``array{dtype_of} == {float_dtype}``).
+    fast_path_setup: tuple[str, ...] = ()
+    fast_path_condition: str = ""
+    array_type: str = "numpy.ndarray"
+    dtype_of: str = ".dtype.kind"
+    float_dtype: str = '"f"'
+    #: Statements that make ``array`` from an argument ``{value}`` named ``name``
+    #: (``array_from`` raises for what is not an array of ``shape``; ``labels_from``
+    #: for the labels of ``_target``).
+    array_from: str = (
+        "try:\n"
+        "    array = numpy.asarray({value})\n"
+        "except ValueError as error:  # nested lists of different lengths\n"
+        '    raise ValueError(f"{{name}} is not an array of shape {{shape}} ({{error}})")'
+        " from None"
+    )
+    labels_from: str = "array = numpy.asarray({value})"
+    #: Checks of an array ``{0}``: its samples, whether its dtype is integral or
+    #: boolean, integral, not floating; its smallest and largest element.
+    batch_size: str = "len({0})"
+    is_integral: str = '{0}.dtype.kind in "biu"'
+    not_integer: str = '{0}.dtype.kind not in "iu"'
+    not_float: str = '{0}.dtype.kind != "f"'
+    minimum: str = "{0}.min()"
+    maximum: str = "{0}.max()"
+    #: ``{0}`` as a float64 array; a value as an array (a scalar's gradient).
+    as_float64: str = "{0}.astype(numpy.float64)"
     as_array: str = "numpy.asarray({0})"
-    is_integer: str = "numpy.issubdtype({0}.dtype, numpy.integer)"
+    #: Whether labels ``{0}`` fall outside ``range({1})``; the float type of one-hot
+    #: rows for predictions ``{0}``; one-hot rows of labels ``{0}`` in ``{2}``.
     labels_outside: str = "{0}.size and ({0}.min() < 0 or {0}.max() >= {1})"
-    float_type: str = "numpy.result_type(numpy.asarray({0}).dtype, numpy.float32)"
+    float_type: str = "numpy.result_type({0}.dtype, numpy.float32)"
     one_hot: str = "numpy.eye({1}, dtype={2})[{0}]"
     #: A paragraph for the module's docstring: what arrays it takes.
     summary: str = ""
@@ -70,6 +101,19 @@ class Target:
         line = self.namespace.format(arguments=arguments)
         return f"{line} if xp is None else xp" if given else line
 
+
+#: The array_api checks' first statements: the argument's namespace, or a
+#: ``TypeError`` for what has none (a list or a number cannot say its library).
+_NAMESPACE_OF = (
+    "try:\n"
+    "    xp = array_namespace({value})\n"
+    "except TypeError:\n"
+    "    raise TypeError(\n"
+    '        f"{{name}} is a {{type({value}).__name__}}, not an array; expected an "\n'
+    '        "array of the array API standard (NumPy, torch, JAX, CuPy, Dask, ...)"\n'
+    "    ) from None\n"
+    "array = {value}"
+)
 
 TARGETS: dict[str, Target] = {
     "numpy": Target(
@@ -92,8 +136,27 @@ TARGETS: dict[str, Target] = {
         namespace="xp = array_namespace({arguments})",
         namespace_parameter=", *, xp: Any = None",
         namespace_argument=", xp=xp",
+        conversions=(
+            "integer and boolean arrays become float64 arrays; what is not an array of "
+            "the standard (a list, a number where an array is expected) raises "
+            "``TypeError``, since the namespace comes from the arrays"
+        ),
+        # Parameters of x's type and dtype, a real floating one, pass at once.
+        fast_path_setup=("xp = array_namespace(x)", "kind, dtype = type(x), x.dtype"),
+        fast_path_condition='xp.isdtype(dtype, "real floating")',
+        array_type="kind",
+        dtype_of=".dtype",
+        float_dtype="dtype",
+        array_from=_NAMESPACE_OF,
+        labels_from=_NAMESPACE_OF,
+        batch_size="{0}.shape[0]",
+        is_integral='xp.isdtype({0}.dtype, ("bool", "integral"))',
+        not_integer='not xp.isdtype({0}.dtype, "integral")',
+        not_float='not xp.isdtype({0}.dtype, "real floating")',
+        minimum="int(xp.min({0}))",
+        maximum="int(xp.max({0}))",
+        as_float64="xp.astype({0}, xp.float64)",
         as_array="{0}",
-        is_integer='xp.isdtype({0}.dtype, "integral")',
         labels_outside="{0}.size and (xp.min({0}) < 0 or xp.max({0}) >= {1})",
         float_type="xp.result_type({0}.dtype, xp.float32)",
         one_hot=(

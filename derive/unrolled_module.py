@@ -24,6 +24,7 @@ from derive.helpers import (
 )
 from derive.network import Array, Network
 from derive.passes.unroll import ScalarLogSumExp, elements, unroll
+from derive.printing.code import Printers
 from derive.printing.python_code import ScalarCodePrinter
 from derive.printing.text import text
 from derive.progress import Status, quiet
@@ -54,8 +55,9 @@ class UnrolledContext:
     network: Network
     activations: tuple[ActivationCode, ...]
     helpers: tuple[HelperCode, ...]
-    uses_math: bool  # whether the code calls the math module
+    imports: tuple[str, ...]  # the modules the code calls: math
     log_sum_exp: bool
+    class_labels: bool  # whether y may be given as an integer class label
     parameters: tuple[Parameter, ...]
     input_shape: tuple[int, ...]
     output_shape: tuple[int, ...]
@@ -84,17 +86,10 @@ def unrolled_context(derivation: Derivation, status: Status = quiet) -> Unrolled
     arrays = len(network.values) - 1 + len(derivation.gradients)
     widths = network.widths
     primitives = primitives_used(network, (g.expression for g in derivation.gradients))
-    printer = ScalarCodePrinter(helpers=primitives)
-    made = [printer]
-
-    def printer_for(helpers: frozenset[str]) -> ScalarCodePrinter:
-        made.append(ScalarCodePrinter(helpers=helpers))
-        return made[-1]
-
+    printers = Printers(ScalarCodePrinter)
+    printer = printers(helpers=primitives)
     # Activations are inlined in the unrolled code; only the primitives are called.
-    activations, helpers = scalar_functions(
-        network, primitives, printer_for, primitives
-    )
+    activations, helpers = scalar_functions(network, primitives, printers, primitives)
 
     def lines(array: Array, expr: sp.Expr, indices: tuple) -> tuple[Line, ...]:
         status(f"unrolling {array.name} ({next(unrolled)} of {arrays} arrays)")
@@ -139,8 +134,11 @@ def unrolled_context(derivation: Derivation, status: Status = quiet) -> Unrolled
         activations=activations,
         helpers=helpers,
         # SymPy's printers record the modules the printed code calls.
-        uses_math=log_sum_exp or any("math" in p.module_imports for p in made),
+        imports=tuple(
+            sorted({*printers.imports(), *(["math"] if log_sum_exp else [])})
+        ),
         log_sum_exp=log_sum_exp,
+        class_labels=network.loss_kind.kind == "softmax_cross_entropy",
         parameters=tuple(
             Parameter(
                 p.name, network.sample_shape(p), describe(p), gradient_of[p.name].name

@@ -37,7 +37,13 @@ Two ways in:
   takes that dict, the parameters it needs and ``y_observed``;
 - generic: ``forward(params, x)``, ``loss(params, x, y)`` and
   ``gradients(params, x, y)``, with ``params`` a dict of arrays keyed by name
-  (shapes in ``PARAMETER_SHAPES``); these check the shapes they are given.
+  (shapes in ``PARAMETER_SHAPES``).
+
+Every entry point that takes a target checks it against the batch of x (or of
+y_predicted); y may be integer class labels. The generic ones check every argument:
+a wrong name or shape, an empty batch, or values that are not real numbers, raise
+``ValueError`` or ``TypeError`` naming it; lists and integers become float64 arrays.
+NaN and inf pass through, as in NumPy and torch.
 """
 
 from __future__ import annotations
@@ -109,12 +115,11 @@ def loss(*args: Any) -> Any:
     runs the forward pass first.
     """
     if len(args) == 3:
-        params, x, y = args
-        y_predicted = forward(params, x)["y_predicted"]
-        y_observed = _target(y, y_predicted)
+        *arrays, x, y_observed = _checked(*args)
+        y_predicted = mlp(x, *arrays)["y_predicted"]
     elif len(args) == 2:
-        y_predicted, y_observed = args
-        y_observed = _target(y_observed, y_predicted)
+        y_predicted = _array("y_predicted", args[0], OUTPUT_SHAPE)
+        y_observed = _target(args[1], y_predicted, "y_predicted", "y_observed")
     else:
         raise TypeError("loss takes (y_predicted, y_observed) or (params, x, y)")
     return (
@@ -131,6 +136,7 @@ def d_loss_d_lse(variable_dict: Mapping[str, Any], y_observed: Any) -> Any:
 
     ``d_loss_d_lse[b] = Σ_m y_observed[b, m]/n_batch``
     """
+    y_observed = _target(y_observed, variable_dict["y_predicted"], "y_predicted")
     return y_observed.sum(axis=1) / variable_dict["x"].shape[0]
 
 
@@ -139,6 +145,7 @@ def d_loss_d_ypredicted(variable_dict: Mapping[str, Any], y_observed: Any) -> An
 
     ``d_loss_d_ypredicted[b, i] = exp(y_predicted[b, i] - lse[b])*d_loss_d_lse[b] - y_observed[b, i]/n_batch``
     """
+    y_observed = _target(y_observed, variable_dict["y_predicted"], "y_predicted")
     return (-1 / variable_dict["x"].shape[0]) * y_observed + d_loss_d_lse(
         variable_dict, y_observed
     )[:, None] * numpy.exp(variable_dict["y_predicted"] - variable_dict["lse"][:, None])
@@ -195,27 +202,23 @@ def d_loss_d_b1(variable_dict: Mapping[str, Any], y_observed: Any) -> Any:
 
 
 def forward(params: Mapping[str, ArrayLike], x: ArrayLike) -> dict[str, Any]:
-    """Forward pass with checked shapes: ``mlp`` on ``params`` and ``x``."""
-    arrays = _parameters(params)
-    return mlp(_input(x), arrays["W0"], arrays["b0"], arrays["W1"], arrays["b1"])
+    """Forward pass with checked arguments: ``mlp`` on ``params`` and ``x``."""
+    *arrays, x, _ = _checked(params, x)
+    return mlp(x, *arrays)
 
 
 def gradients(
-    params: Mapping[str, ArrayLike], x: ArrayLike, y: ArrayLike
+    params: Mapping[str, ArrayLike], x: ArrayLike | Any, y: ArrayLike | Any
 ) -> dict[str, NDArray[Any]]:
     """Gradient of the loss with respect to every parameter, in one backward pass.
 
     Returns a dict keyed like ``params``; each array has its parameter's shape.
     """
-    arrays = _parameters(params)
-    x = _input(x)
-    y = _target(y, x)
-    W1 = arrays["W1"]
-    values = mlp(x, arrays["W0"], arrays["b0"], arrays["W1"], arrays["b1"])
-    r0 = values["r0"]
-    h0 = values["h0"]
-    y_predicted = values["y_predicted"]
-    lse = values["lse"]
+    W0, b0, W1, b1, x, y = _checked(params, x, y)
+    r0 = b0 + x @ W0.T
+    h0 = relu(r0)
+    y_predicted = b1 + h0 @ W1.T
+    lse = logsumexp(y_predicted, axis=1)
     d_loss_d_lse = y.sum(axis=1) / x.shape[0]
     d_loss_d_ypredicted = (-1 / x.shape[0]) * y + d_loss_d_lse[:, None] * numpy.exp(
         y_predicted - lse[:, None]
@@ -227,58 +230,128 @@ def gradients(
     d_loss_d_W1 = d_loss_d_ypredicted.T @ h0
     d_loss_d_b1 = d_loss_d_ypredicted.sum(axis=0)
     return {
-        "W0": numpy.asarray(d_loss_d_W0),
-        "b0": numpy.asarray(d_loss_d_b0),
-        "W1": numpy.asarray(d_loss_d_W1),
-        "b1": numpy.asarray(d_loss_d_b1),
+        "W0": d_loss_d_W0,
+        "b0": d_loss_d_b0,
+        "W1": d_loss_d_W1,
+        "b1": d_loss_d_b1,
     }
 
 
-def _parameters(params: Mapping[str, ArrayLike]) -> dict[str, NDArray[Any]]:
-    """``params`` as arrays, after checking their names and shapes."""
-    unknown = sorted(set(params) - set(PARAMETER_SHAPES))
+def _checked(
+    params: Mapping[str, ArrayLike], x: ArrayLike, y: ArrayLike | None = None
+) -> tuple[Any, ...]:
+    """The parameters in ``PARAMETER_SHAPES``'s order, then ``x`` and ``y``, checked.
+
+    Float arrays of the expected shapes (Python floats where a number is expected)
+    pass after a few comparisons, so that the checks cost little next to the math
+    even for one sample; anything else takes :func:`_converted`, which converts it
+    or says what is wrong.
+    """
+    try:
+        W0, b0, W1, b1 = params["W0"], params["b0"], params["W1"], params["b1"]
+    except (KeyError, TypeError):
+        return _converted(params, x, y)
+    if (
+        len(params) == 4
+        and type(W0) is type(b0) is type(W1) is type(b1) is numpy.ndarray
+        and (W0.shape, b0.shape, W1.shape, b1.shape) == _SHAPES
+        and W0.dtype.kind == b0.dtype.kind == W1.dtype.kind == b1.dtype.kind == "f"
+        and type(x) is numpy.ndarray
+        and x.shape[1:] == (784,)
+        and x.dtype.kind == "f"
+        and len(x) > 0
+        and (
+            y is None
+            or (
+                type(y) is numpy.ndarray
+                and y.shape[1:] == (10,)
+                and y.dtype.kind == "f"
+                and len(y) == len(x)
+            )
+        )
+    ):
+        return W0, b0, W1, b1, x, y
+    return _converted(params, x, y)
+
+
+#: The parameters' shapes, in ``PARAMETER_SHAPES``'s order.
+_SHAPES = tuple(PARAMETER_SHAPES.values())
+
+
+def _converted(params: Any, x: Any, y: Any) -> tuple[Any, ...]:
+    """The slow path of :func:`_checked`: each argument checked and converted, or a
+    ``ValueError`` (``TypeError`` for a wrong type) naming the first that does not
+    fit."""
+    if not isinstance(params, Mapping):
+        raise TypeError(
+            "params must be a dict of arrays keyed by parameter name "
+            f"({', '.join(PARAMETER_SHAPES)}), got {type(params).__name__}"
+        )
+    unknown = sorted(set(params) - set(PARAMETER_SHAPES), key=str)
     if unknown:
         expected = ", ".join(PARAMETER_SHAPES)
         raise ValueError(f"unknown parameter {unknown[0]!r}; expected {expected}")
-    arrays = {}
+    arrays = []
     for name, shape in PARAMETER_SHAPES.items():
         if name not in params:
             raise ValueError(f"missing parameter {name!r} of shape {shape}")
-        array = numpy.asarray(params[name])
-        if array.shape != shape:
-            raise ValueError(
-                f"parameter {name!r} has shape {array.shape}, expected {shape}"
-            )
-        arrays[name] = array
-    return arrays
+        arrays.append(_array(f"parameter {name!r}", params[name], shape))
+    x = _array("x", x, INPUT_SHAPE)
+    return (*arrays, x, None if y is None else _target(y, x, "x"))
 
 
-def _input(x: ArrayLike) -> NDArray[Any]:
-    """``x`` as an array, after checking its shape against INPUT_SHAPE."""
-    return _checked("x", x, INPUT_SHAPE)
-
-
-def _target(y: ArrayLike, like: ArrayLike) -> NDArray[Any]:
-    """``y`` as an array of class probabilities, after checking its shape against
-    OUTPUT_SHAPE; integer class labels become one-hot rows of ``like``'s float type."""
-    array = numpy.asarray(y)
-    classes = OUTPUT_SHAPE[-1]
-    if array.ndim == len(OUTPUT_SHAPE) - 1 and numpy.issubdtype(
-        array.dtype, numpy.integer
-    ):
-        if array.size and (array.min() < 0 or array.max() >= classes):
-            raise ValueError(f"class labels must be from 0 to {classes - 1}")
-        dtype = numpy.result_type(numpy.asarray(like).dtype, numpy.float32)
-        array = numpy.eye(classes, dtype=dtype)[array]
-    return _checked("y", array, OUTPUT_SHAPE)
-
-
-def _checked(name: str, value: ArrayLike, shape: tuple[int | str, ...]) -> NDArray[Any]:
-    array = numpy.asarray(value)
+def _array(name: str, value: Any, shape: tuple[int | str, ...]) -> NDArray[Any]:
+    """``value`` as an array of ``shape`` (``"batch"``: any number of samples but 0)
+    of floats; integers and booleans become float64."""
+    try:
+        array = numpy.asarray(value)
+    except ValueError as error:  # nested lists of different lengths
+        raise ValueError(f"{name} is not an array of shape {shape} ({error})") from None
+    if array.dtype.kind in "biu":
+        array = array.astype(numpy.float64)
+    elif array.dtype.kind != "f":
+        raise TypeError(
+            f"{name} has dtype {array.dtype}; expected real numbers (floats or integers)"
+        )
     fits = array.ndim == len(shape) and all(
         expected == "batch" or size == expected
         for size, expected in zip(array.shape, shape, strict=True)
     )
     if not fits:
         raise ValueError(f"{name} has shape {array.shape}, expected {shape}")
+    if shape[:1] == ("batch",) and not len(array):
+        raise ValueError(
+            f"{name} has an empty batch (shape {array.shape}); expected 1 or more samples"
+        )
+    return array
+
+
+def _target(
+    y: Any, like: NDArray[Any], like_name: str, name: str = "y"
+) -> NDArray[Any]:
+    """``y`` as an array of class probabilities of ``OUTPUT_SHAPE``, with one row
+    per sample of ``like``; integer class labels become one-hot rows of ``like``'s
+    float type."""
+    array = numpy.asarray(y)
+    classes = OUTPUT_SHAPE[-1]
+    if array.ndim == len(OUTPUT_SHAPE) - 1:
+        if array.dtype.kind not in "iu":
+            raise ValueError(
+                f"{name} has shape {array.shape} and dtype {array.dtype}: class labels "
+                f"must be integers from 0 to {classes - 1} (or give rows of class "
+                f"probabilities, shape {OUTPUT_SHAPE})"
+            )
+        if array.size and (array.min() < 0 or array.max() >= classes):
+            raise ValueError(
+                f"{name}: class labels must be from 0 to {classes - 1}, got "
+                f"{array.min()} to {array.max()}"
+            )
+        dtype = numpy.result_type(like.dtype, numpy.float32)
+        array = numpy.eye(classes, dtype=dtype)[array]
+    array = _array(name, array, OUTPUT_SHAPE)
+    if len(array) != len(like):
+        raise ValueError(
+            f"{name} has {len(array)} samples but {like_name} has {len(like)}; "
+            "expected one target per sample"
+        )
     return array

@@ -4,8 +4,8 @@
 
 784-128-10 classifier for MNIST-sized inputs, for any array library of the array API
 standard: h0 = relu(x W0^T + b0), logits y_predicted = h0 W1^T + b1, loss = mean
-over the batch of the softmax cross-entropy. y may be integer class labels or one-
-hot rows.
+over the batch of the softmax cross-entropy. y may be integer class labels or
+one-hot rows.
 
 Sizes: n_in = 784, n0 = 128, n1 = 10; the batch axis comes first.
 
@@ -38,7 +38,15 @@ Two ways in:
   takes that dict, the parameters it needs and ``y_observed``;
 - generic: ``forward(params, x)``, ``loss(params, x, y)`` and
   ``gradients(params, x, y)``, with ``params`` a dict of arrays keyed by name
-  (shapes in ``PARAMETER_SHAPES``); these check the shapes they are given.
+  (shapes in ``PARAMETER_SHAPES``).
+
+Every entry point that takes a target checks it against the batch of x (or of
+y_predicted); y may be integer class labels. The generic ones check every argument:
+a wrong name or shape, an empty batch, or values that are not real numbers, raise
+``ValueError`` or ``TypeError`` naming it; integer and boolean arrays become float64
+arrays; what is not an array of the standard (a list, a number where an array is
+expected) raises ``TypeError``, since the namespace comes from the arrays. NaN and
+inf pass through, as in NumPy and torch.
 
 Written for the Python array API standard (2023.12): every function takes arrays of
 one library (NumPy, torch, JAX, CuPy, Dask, ...), finds its namespace with
@@ -121,12 +129,11 @@ def loss(*args: Any) -> Any:
     runs the forward pass first.
     """
     if len(args) == 3:
-        params, x, y = args
-        y_predicted = forward(params, x)["y_predicted"]
-        y_observed = _target(y, y_predicted)
+        *arrays, x, y_observed = _checked(*args)
+        y_predicted = mlp(x, *arrays)["y_predicted"]
     elif len(args) == 2:
-        y_predicted, y_observed = args
-        y_observed = _target(y_observed, y_predicted)
+        y_predicted = _array("y_predicted", args[0], OUTPUT_SHAPE)
+        y_observed = _target(args[1], y_predicted, "y_predicted", "y_observed")
     else:
         raise TypeError("loss takes (y_predicted, y_observed) or (params, x, y)")
     xp = array_namespace(y_predicted, y_observed)
@@ -144,6 +151,7 @@ def d_loss_d_lse(variable_dict: Mapping[str, Any], y_observed: Any) -> Any:
 
     ``d_loss_d_lse[b] = Σ_m y_observed[b, m]/n_batch``
     """
+    y_observed = _target(y_observed, variable_dict["y_predicted"], "y_predicted")
     xp = array_namespace(*variable_dict.values())
     return xp.sum(y_observed, axis=1) / variable_dict["x"].shape[0]
 
@@ -153,6 +161,7 @@ def d_loss_d_ypredicted(variable_dict: Mapping[str, Any], y_observed: Any) -> An
 
     ``d_loss_d_ypredicted[b, i] = exp(y_predicted[b, i] - lse[b])*d_loss_d_lse[b] - y_observed[b, i]/n_batch``
     """
+    y_observed = _target(y_observed, variable_dict["y_predicted"], "y_predicted")
     xp = array_namespace(*variable_dict.values())
     return (-1 / variable_dict["x"].shape[0]) * y_observed + d_loss_d_lse(
         variable_dict, y_observed
@@ -213,9 +222,9 @@ def d_loss_d_b1(variable_dict: Mapping[str, Any], y_observed: Any) -> Any:
 
 
 def forward(params: Mapping[str, Any], x: Any) -> dict[str, Any]:
-    """Forward pass with checked shapes: ``mlp`` on ``params`` and ``x``."""
-    arrays = _parameters(params)
-    return mlp(_input(x), arrays["W0"], arrays["b0"], arrays["W1"], arrays["b1"])
+    """Forward pass with checked arguments: ``mlp`` on ``params`` and ``x``."""
+    *arrays, x, _ = _checked(params, x)
+    return mlp(x, *arrays)
 
 
 def gradients(params: Mapping[str, Any], x: Any, y: Any) -> dict[str, Any]:
@@ -223,16 +232,12 @@ def gradients(params: Mapping[str, Any], x: Any, y: Any) -> dict[str, Any]:
 
     Returns a dict keyed like ``params``; each array has its parameter's shape.
     """
+    W0, b0, W1, b1, x, y = _checked(params, x, y)
     xp = array_namespace(x, y)
-    arrays = _parameters(params)
-    x = _input(x)
-    y = _target(y, x)
-    W1 = arrays["W1"]
-    values = mlp(x, arrays["W0"], arrays["b0"], arrays["W1"], arrays["b1"], xp=xp)
-    r0 = values["r0"]
-    h0 = values["h0"]
-    y_predicted = values["y_predicted"]
-    lse = values["lse"]
+    r0 = b0 + x @ W0.T
+    h0 = relu(r0, xp=xp)
+    y_predicted = b1 + h0 @ W1.T
+    lse = logsumexp(y_predicted, axis=1, xp=xp)
     d_loss_d_lse = xp.sum(y, axis=1) / x.shape[0]
     d_loss_d_ypredicted = (-1 / x.shape[0]) * y + d_loss_d_lse[:, None] * xp.exp(
         y_predicted - lse[:, None]
@@ -251,53 +256,136 @@ def gradients(params: Mapping[str, Any], x: Any, y: Any) -> dict[str, Any]:
     }
 
 
-def _parameters(params: Mapping[str, Any]) -> dict[str, Any]:
-    """``params`` as arrays, after checking their names and shapes."""
-    unknown = sorted(set(params) - set(PARAMETER_SHAPES))
+def _checked(
+    params: Mapping[str, Any], x: Any, y: Any | None = None
+) -> tuple[Any, ...]:
+    """The parameters in ``PARAMETER_SHAPES``'s order, then ``x`` and ``y``, checked.
+
+    Float arrays of the expected shapes (Python floats where a number is expected)
+    pass after a few comparisons, so that the checks cost little next to the math
+    even for one sample; anything else takes :func:`_converted`, which converts it
+    or says what is wrong.
+    """
+    try:
+        W0, b0, W1, b1 = params["W0"], params["b0"], params["W1"], params["b1"]
+        xp = array_namespace(x)
+        kind, dtype = type(x), x.dtype
+    except (KeyError, TypeError):
+        return _converted(params, x, y)
+    if (
+        len(params) == 4
+        and xp.isdtype(dtype, "real floating")
+        and type(W0) is type(b0) is type(W1) is type(b1) is kind
+        and (W0.shape, b0.shape, W1.shape, b1.shape) == _SHAPES
+        and W0.dtype == b0.dtype == W1.dtype == b1.dtype == dtype
+        and type(x) is kind
+        and x.shape[1:] == (784,)
+        and x.dtype == dtype
+        and x.shape[0] > 0
+        and (
+            y is None
+            or (
+                type(y) is kind
+                and y.shape[1:] == (10,)
+                and y.dtype == dtype
+                and y.shape[0] == x.shape[0]
+            )
+        )
+    ):
+        return W0, b0, W1, b1, x, y
+    return _converted(params, x, y)
+
+
+#: The parameters' shapes, in ``PARAMETER_SHAPES``'s order.
+_SHAPES = tuple(PARAMETER_SHAPES.values())
+
+
+def _converted(params: Any, x: Any, y: Any) -> tuple[Any, ...]:
+    """The slow path of :func:`_checked`: each argument checked and converted, or a
+    ``ValueError`` (``TypeError`` for a wrong type) naming the first that does not
+    fit."""
+    if not isinstance(params, Mapping):
+        raise TypeError(
+            "params must be a dict of arrays keyed by parameter name "
+            f"({', '.join(PARAMETER_SHAPES)}), got {type(params).__name__}"
+        )
+    unknown = sorted(set(params) - set(PARAMETER_SHAPES), key=str)
     if unknown:
         expected = ", ".join(PARAMETER_SHAPES)
         raise ValueError(f"unknown parameter {unknown[0]!r}; expected {expected}")
-    arrays = {}
+    arrays = []
     for name, shape in PARAMETER_SHAPES.items():
         if name not in params:
             raise ValueError(f"missing parameter {name!r} of shape {shape}")
-        array = params[name]
-        if array.shape != shape:
-            raise ValueError(
-                f"parameter {name!r} has shape {array.shape}, expected {shape}"
-            )
-        arrays[name] = array
-    return arrays
+        arrays.append(_array(f"parameter {name!r}", params[name], shape))
+    x = _array("x", x, INPUT_SHAPE)
+    return (*arrays, x, None if y is None else _target(y, x, "x"))
 
 
-def _input(x: Any) -> Any:
-    """``x`` as an array, after checking its shape against INPUT_SHAPE."""
-    return _checked("x", x, INPUT_SHAPE)
-
-
-def _target(y: Any, like: Any) -> Any:
-    """``y`` as an array of class probabilities, after checking its shape against
-    OUTPUT_SHAPE; integer class labels become one-hot rows of ``like``'s float type."""
-    xp = array_namespace(y)
-    array = y
-    classes = OUTPUT_SHAPE[-1]
-    if array.ndim == len(OUTPUT_SHAPE) - 1 and xp.isdtype(array.dtype, "integral"):
-        if array.size and (xp.min(array) < 0 or xp.max(array) >= classes):
-            raise ValueError(f"class labels must be from 0 to {classes - 1}")
-        dtype = xp.result_type(like.dtype, xp.float32)
-        array = xp.astype(
-            xp.expand_dims(array, axis=-1) == xp.arange(classes, device=device(array)),
-            dtype,
-        )
-    return _checked("y", array, OUTPUT_SHAPE)
-
-
-def _checked(name: str, value: Any, shape: tuple[int | str, ...]) -> Any:
+def _array(name: str, value: Any, shape: tuple[int | str, ...]) -> Any:
+    """``value`` as an array of ``shape`` (``"batch"``: any number of samples but 0)
+    of floats; integers and booleans become float64."""
+    try:
+        xp = array_namespace(value)
+    except TypeError:
+        raise TypeError(
+            f"{name} is a {type(value).__name__}, not an array; expected an "
+            "array of the array API standard (NumPy, torch, JAX, CuPy, Dask, ...)"
+        ) from None
     array = value
+    if xp.isdtype(array.dtype, ("bool", "integral")):
+        array = xp.astype(array, xp.float64)
+    elif not xp.isdtype(array.dtype, "real floating"):
+        raise TypeError(
+            f"{name} has dtype {array.dtype}; expected real numbers (floats or integers)"
+        )
     fits = array.ndim == len(shape) and all(
         expected == "batch" or size == expected
         for size, expected in zip(array.shape, shape, strict=True)
     )
     if not fits:
         raise ValueError(f"{name} has shape {array.shape}, expected {shape}")
+    if shape[:1] == ("batch",) and not array.shape[0]:
+        raise ValueError(
+            f"{name} has an empty batch (shape {array.shape}); expected 1 or more samples"
+        )
+    return array
+
+
+def _target(y: Any, like: Any, like_name: str, name: str = "y") -> Any:
+    """``y`` as an array of class probabilities of ``OUTPUT_SHAPE``, with one row
+    per sample of ``like``; integer class labels become one-hot rows of ``like``'s
+    float type."""
+    try:
+        xp = array_namespace(y)
+    except TypeError:
+        raise TypeError(
+            f"{name} is a {type(y).__name__}, not an array; expected an "
+            "array of the array API standard (NumPy, torch, JAX, CuPy, Dask, ...)"
+        ) from None
+    array = y
+    classes = OUTPUT_SHAPE[-1]
+    if array.ndim == len(OUTPUT_SHAPE) - 1:
+        if not xp.isdtype(array.dtype, "integral"):
+            raise ValueError(
+                f"{name} has shape {array.shape} and dtype {array.dtype}: class labels "
+                f"must be integers from 0 to {classes - 1} (or give rows of class "
+                f"probabilities, shape {OUTPUT_SHAPE})"
+            )
+        if array.size and (xp.min(array) < 0 or xp.max(array) >= classes):
+            raise ValueError(
+                f"{name}: class labels must be from 0 to {classes - 1}, got "
+                f"{int(xp.min(array))} to {int(xp.max(array))}"
+            )
+        dtype = xp.result_type(like.dtype, xp.float32)
+        array = xp.astype(
+            xp.expand_dims(array, axis=-1) == xp.arange(classes, device=device(array)),
+            dtype,
+        )
+    array = _array(name, array, OUTPUT_SHAPE)
+    if array.shape[0] != like.shape[0]:
+        raise ValueError(
+            f"{name} has {array.shape[0]} samples but {like_name} has {like.shape[0]}; "
+            "expected one target per sample"
+        )
     return array

@@ -10,7 +10,9 @@ Sizes: n_in = 1, n0 = 3, n1 = 3, n2 = 1; one sample at a time.
 The unrolled style: one line per neuron on plain Python floats, as the problem set
 wrote it by hand; parameters are nested lists (or anything that unpacks like them)
 of the shapes in ``PARAMETER_SHAPES``. No NumPy; for wide layers use
-``style = "vectorized"``.
+``style = "vectorized"``. ``forward``, ``loss`` and ``gradients`` check their
+arguments and raise ``ValueError`` or ``TypeError`` naming the one that does not fit.
+NaN and inf pass through, as in NumPy and torch.
 
 Forward pass, in index form::
 
@@ -37,6 +39,7 @@ ReLU at its kink: the derivative of relu at exactly 0 is taken as 0, as in torch
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping
 from typing import Any, overload
 
@@ -91,7 +94,7 @@ def mlp(x: Any, W0: Any, W1: Any, W2: Any) -> dict[str, Any]:
 
 
 def forward(params: Mapping[str, Any], x: Any) -> dict[str, Any]:
-    """``mlp`` on the parameters in ``params``, after checking their shapes."""
+    """``mlp`` on the parameters in ``params``, after checking them and ``x``."""
     _check(params, x)
     return mlp(x, params["W0"], params["W1"], params["W2"])
 
@@ -112,9 +115,12 @@ def loss(*args: Any) -> float:
     """
     if len(args) == 3:
         params, x, y_observed = args
-        y_predicted = forward(params, x)["y_predicted"]
+        _check(params, x, y_observed)
+        y_predicted = mlp(x, params["W0"], params["W1"], params["W2"])["y_predicted"]
     elif len(args) == 2:
         y_predicted, y_observed = args
+        _check_value("y_predicted", y_predicted, OUTPUT_SHAPE)
+        _check_value("y_observed", y_observed, OUTPUT_SHAPE, labels=True)
     else:
         raise TypeError("loss takes (y_predicted, y_observed) or (params, x, y)")
     return float((y_predicted - y_observed) ** 2)
@@ -132,83 +138,116 @@ def gradients(params: Mapping[str, Any], x: Any, y: Any) -> dict[str, Any]:
             params["W1"]
         )
         W2_0, W2_1, W2_2 = params["W2"]
-        y_observed = y
+        if type(x) is not float:
+            x = _number("x", x)
+        y_observed = y if type(y) is float else _number("y", y)
+        if len(params) != 3:
+            _check(params, x, y)
+        r0_0 = x * W0_0
+        r0_1 = x * W0_1
+        r0_2 = x * W0_2
+        h0_0 = 0.0 if r0_0 <= 0.0 else r0_0
+        h0_1 = 0.0 if r0_1 <= 0.0 else r0_1
+        h0_2 = 0.0 if r0_2 <= 0.0 else r0_2
+        r1_0 = W1_0_0 * h0_0 + W1_0_1 * h0_1 + W1_0_2 * h0_2
+        r1_1 = W1_1_0 * h0_0 + W1_1_1 * h0_1 + W1_1_2 * h0_2
+        r1_2 = W1_2_0 * h0_0 + W1_2_1 * h0_1 + W1_2_2 * h0_2
+        h1_0 = 0.0 if r1_0 <= 0.0 else r1_0
+        h1_1 = 0.0 if r1_1 <= 0.0 else r1_1
+        h1_2 = 0.0 if r1_2 <= 0.0 else r1_2
+        y_predicted = W2_0 * h1_0 + W2_1 * h1_1 + W2_2 * h1_2
+        d_loss_d_ypredicted = 2 * (y_predicted - y_observed)
+        d_loss_d_h1_0 = d_loss_d_ypredicted * W2_0
+        d_loss_d_h1_1 = d_loss_d_ypredicted * W2_1
+        d_loss_d_h1_2 = d_loss_d_ypredicted * W2_2
+        d_loss_d_r1_0 = d_loss_d_h1_0 if r1_0 > 0.0 else 0.0
+        d_loss_d_r1_1 = d_loss_d_h1_1 if r1_1 > 0.0 else 0.0
+        d_loss_d_r1_2 = d_loss_d_h1_2 if r1_2 > 0.0 else 0.0
+        d_loss_d_h0_0 = (
+            W1_0_0 * d_loss_d_r1_0 + W1_1_0 * d_loss_d_r1_1 + W1_2_0 * d_loss_d_r1_2
+        )
+        d_loss_d_h0_1 = (
+            W1_0_1 * d_loss_d_r1_0 + W1_1_1 * d_loss_d_r1_1 + W1_2_1 * d_loss_d_r1_2
+        )
+        d_loss_d_h0_2 = (
+            W1_0_2 * d_loss_d_r1_0 + W1_1_2 * d_loss_d_r1_1 + W1_2_2 * d_loss_d_r1_2
+        )
+        d_loss_d_r0_0 = d_loss_d_h0_0 if r0_0 > 0.0 else 0.0
+        d_loss_d_r0_1 = d_loss_d_h0_1 if r0_1 > 0.0 else 0.0
+        d_loss_d_r0_2 = d_loss_d_h0_2 if r0_2 > 0.0 else 0.0
+        return {
+            "W0": [x * d_loss_d_r0_0, x * d_loss_d_r0_1, x * d_loss_d_r0_2],
+            "W1": [
+                [d_loss_d_r1_0 * h0_0, d_loss_d_r1_0 * h0_1, d_loss_d_r1_0 * h0_2],
+                [d_loss_d_r1_1 * h0_0, d_loss_d_r1_1 * h0_1, d_loss_d_r1_1 * h0_2],
+                [d_loss_d_r1_2 * h0_0, d_loss_d_r1_2 * h0_1, d_loss_d_r1_2 * h0_2],
+            ],
+            "W2": [
+                d_loss_d_ypredicted * h1_0,
+                d_loss_d_ypredicted * h1_1,
+                d_loss_d_ypredicted * h1_2,
+            ],
+        }
     except (KeyError, TypeError, ValueError):
+        # The slow path: say which argument does not fit, if one does not.
         _check(params, x, y)
         raise
-    if len(params) != 3:
-        _check(params, x, y)
-    r0_0 = x * W0_0
-    r0_1 = x * W0_1
-    r0_2 = x * W0_2
-    h0_0 = 0.0 if r0_0 <= 0.0 else r0_0
-    h0_1 = 0.0 if r0_1 <= 0.0 else r0_1
-    h0_2 = 0.0 if r0_2 <= 0.0 else r0_2
-    r1_0 = W1_0_0 * h0_0 + W1_0_1 * h0_1 + W1_0_2 * h0_2
-    r1_1 = W1_1_0 * h0_0 + W1_1_1 * h0_1 + W1_1_2 * h0_2
-    r1_2 = W1_2_0 * h0_0 + W1_2_1 * h0_1 + W1_2_2 * h0_2
-    h1_0 = 0.0 if r1_0 <= 0.0 else r1_0
-    h1_1 = 0.0 if r1_1 <= 0.0 else r1_1
-    h1_2 = 0.0 if r1_2 <= 0.0 else r1_2
-    y_predicted = W2_0 * h1_0 + W2_1 * h1_1 + W2_2 * h1_2
-    d_loss_d_ypredicted = 2 * (y_predicted - y_observed)
-    d_loss_d_h1_0 = d_loss_d_ypredicted * W2_0
-    d_loss_d_h1_1 = d_loss_d_ypredicted * W2_1
-    d_loss_d_h1_2 = d_loss_d_ypredicted * W2_2
-    d_loss_d_r1_0 = d_loss_d_h1_0 if r1_0 > 0.0 else 0.0
-    d_loss_d_r1_1 = d_loss_d_h1_1 if r1_1 > 0.0 else 0.0
-    d_loss_d_r1_2 = d_loss_d_h1_2 if r1_2 > 0.0 else 0.0
-    d_loss_d_h0_0 = (
-        W1_0_0 * d_loss_d_r1_0 + W1_1_0 * d_loss_d_r1_1 + W1_2_0 * d_loss_d_r1_2
-    )
-    d_loss_d_h0_1 = (
-        W1_0_1 * d_loss_d_r1_0 + W1_1_1 * d_loss_d_r1_1 + W1_2_1 * d_loss_d_r1_2
-    )
-    d_loss_d_h0_2 = (
-        W1_0_2 * d_loss_d_r1_0 + W1_1_2 * d_loss_d_r1_1 + W1_2_2 * d_loss_d_r1_2
-    )
-    d_loss_d_r0_0 = d_loss_d_h0_0 if r0_0 > 0.0 else 0.0
-    d_loss_d_r0_1 = d_loss_d_h0_1 if r0_1 > 0.0 else 0.0
-    d_loss_d_r0_2 = d_loss_d_h0_2 if r0_2 > 0.0 else 0.0
-    return {
-        "W0": [x * d_loss_d_r0_0, x * d_loss_d_r0_1, x * d_loss_d_r0_2],
-        "W1": [
-            [d_loss_d_r1_0 * h0_0, d_loss_d_r1_0 * h0_1, d_loss_d_r1_0 * h0_2],
-            [d_loss_d_r1_1 * h0_0, d_loss_d_r1_1 * h0_1, d_loss_d_r1_1 * h0_2],
-            [d_loss_d_r1_2 * h0_0, d_loss_d_r1_2 * h0_1, d_loss_d_r1_2 * h0_2],
-        ],
-        "W2": [
-            d_loss_d_ypredicted * h1_0,
-            d_loss_d_ypredicted * h1_1,
-            d_loss_d_ypredicted * h1_2,
-        ],
-    }
 
 
 def _shape(value: Any) -> tuple[int, ...]:
     """The shape of nested sequences (``()`` for a number)."""
-    if isinstance(value, (int, float)) or not hasattr(value, "__len__"):
+    if isinstance(value, (int, float, str)) or not hasattr(value, "__len__"):
         return ()
     if len(value) == 0:
         return (0,)
     return (len(value), *_shape(value[0]))
 
 
-def _check(params: Mapping[str, Any], x: Any, y: Any = None) -> None:
-    """Raise ``ValueError`` naming the first parameter, ``x`` or ``y`` that does not
-    have its expected shape (the slow path, taken only when unpacking failed)."""
-    unknown = sorted(set(params) - set(PARAMETER_SHAPES))
+def _number(name: str, value: Any) -> float:
+    """``value`` as a float, or an error naming ``name`` if it is not a real number."""
+    _check_value(name, value, ())
+    return float(value)
+
+
+def _check_value(
+    name: str, value: Any, shape: tuple[int, ...], labels: bool = False
+) -> None:
+    """Raise ``ValueError`` if ``value`` does not have ``shape``, ``TypeError`` if it
+    holds something other than real numbers."""
+    if _shape(value) != shape:
+        raise ValueError(f"{name} has shape {_shape(value)}, expected {shape}")
+    for number in _leaves(value):
+        if isinstance(number, bool) or not isinstance(number, numbers.Real):
+            raise TypeError(
+                f"{name} holds {number!r} of type {type(number).__name__}; "
+                "expected real numbers"
+            )
+
+
+def _leaves(value: Any) -> list[Any]:
+    """The numbers in nested sequences."""
+    if isinstance(value, (int, float, str)) or not hasattr(value, "__len__"):
+        return [value]
+    return [number for item in value for number in _leaves(item)]
+
+
+def _check(params: Any, x: Any, y: Any = None) -> None:
+    """Raise ``ValueError`` (``TypeError`` for a wrong type) naming the first
+    parameter, ``x`` or ``y`` that does not fit (the slow path, taken only when the
+    fast one failed)."""
+    if not isinstance(params, Mapping):
+        raise TypeError(
+            "params must be a dict of nested lists keyed by parameter name "
+            f"({', '.join(PARAMETER_SHAPES)}), got {type(params).__name__}"
+        )
+    unknown = sorted(set(params) - set(PARAMETER_SHAPES), key=str)
     if unknown:
         expected = ", ".join(PARAMETER_SHAPES)
         raise ValueError(f"unknown parameter {unknown[0]!r}; expected {expected}")
     for name, shape in PARAMETER_SHAPES.items():
         if name not in params:
             raise ValueError(f"missing parameter {name!r} of shape {shape}")
-        if _shape(params[name]) != shape:
-            raise ValueError(
-                f"parameter {name!r} has shape {_shape(params[name])}, expected {shape}"
-            )
-    if _shape(x) != INPUT_SHAPE:
-        raise ValueError(f"x has shape {_shape(x)}, expected {INPUT_SHAPE}")
-    if y is not None and _shape(y) != OUTPUT_SHAPE:
-        raise ValueError(f"y has shape {_shape(y)}, expected {OUTPUT_SHAPE}")
+        _check_value(f"parameter {name!r}", params[name], shape)
+    _check_value("x", x, INPUT_SHAPE)
+    if y is not None:
+        _check_value("y", y, OUTPUT_SHAPE, labels=True)

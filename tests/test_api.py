@@ -28,8 +28,9 @@ def name_of(spec_file) -> str:
 
 
 def test_the_package_exports_the_api():
-    assert derive.__all__ == ["build", "derivation"]
+    assert derive.__all__ == ["audit", "build", "derivation"]
     assert callable(derive.build) and callable(derive.derivation)
+    assert inspect.isfunction(derive.audit)  # not the submodule derive.audit
     # The function shadows the submodule of the same name only as a package attribute.
     from derive.derivation import Derivation
 

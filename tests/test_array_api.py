@@ -336,3 +336,159 @@ def test_dask_chunked_along_the_batch(modules, name, dask_client):
     assert_close(computed, numpy_module.gradients(params, x, y), rtol=1e-9, atol=1e-12)
     # Batch sums are reduced chunk by chunk: no task ever holds a whole-batch array.
     assert full_batch_outputs(lazy, batch) == []
+
+
+# Argument checks, in the standard -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def checked(tmp_path_factory) -> dict[str, tuple[Any, ModuleType, ModuleType]]:
+    """test_arguments.py's classifier and regression: spec, NumPy and array_api module."""
+    from tests.test_arguments import CLASSIFIER, REGRESSION
+
+    folder = tmp_path_factory.mktemp("array_api_checks")
+    made = {}
+    for name, text in {"classifier": CLASSIFIER, "regression": REGRESSION}.items():
+        spec, numpy_module = generate_module(folder, text, f"{name}.toml")
+        _, module = generate_module(folder, as_array_api(text), f"{name}_xp.toml")
+        made[name] = (spec, numpy_module, module)
+    return made
+
+
+def strict_problem(module: ModuleType, loss: str, labels: bool = False) -> tuple:
+    """Parameters, x and y as NumPy arrays and as array-api-strict arrays."""
+    rng = np.random.default_rng(11)
+    params, x, y = random_problem(rng, module, 4, loss, labels)
+    return (params, x, y), convert((params, x, y), array_api_strict.asarray)
+
+
+@pytest.mark.parametrize("name", ["classifier", "regression"])
+def test_checks_a_target_for_fewer_samples_than_x(checked, name):
+    spec, numpy_module, module = checked[name]
+    _, (params, x, y) = strict_problem(numpy_module, spec.loss.kind)
+    with pytest.raises(ValueError, match=r"^y has 1 samples but x has 4; expected"):
+        module.gradients(params, x, y[:1, ...])
+    with pytest.raises(ValueError, match=r"^y has 1 samples but x has 4"):
+        module.loss(params, x, y[:1, ...])
+    y_predicted = module.forward(params, x)["y_predicted"]
+    with pytest.raises(ValueError, match=r"^y_observed has 1 samples but y_predicted"):
+        module.loss(y_predicted, y[:1, ...])
+    values = module.mlp(x, *params.values())
+    with pytest.raises(ValueError, match=r"^y has 1 samples but y_predicted has 4"):
+        module.d_loss_d_W0(
+            values, *_partial_arguments(module, "d_loss_d_W0", params, y[:1, ...])
+        )
+
+
+def test_checks_labels_at_every_entry_point(checked):
+    spec, numpy_module, module = checked["classifier"]
+    (np_params, np_x, np_y), (params, x, y) = strict_problem(
+        numpy_module, "softmax_cross_entropy", labels=True
+    )
+    assert_close(
+        module.gradients(params, x, y),
+        numpy_module.gradients(np_params, np_x, np_y),
+        rtol=1e-12,
+    )
+    np.testing.assert_allclose(
+        float(module.loss(params, x, y)), numpy_module.loss(np_params, np_x, np_y)
+    )
+    values = module.mlp(x, *params.values())
+    np_values = numpy_module.mlp(np_x, *np_params.values())
+    for function in (f for f in dir(module) if f.startswith("d_loss_d_")):
+        got = getattr(module, function)(
+            values, *_partial_arguments(module, function, params, y)
+        )
+        expected = getattr(numpy_module, function)(
+            np_values, *_partial_arguments(numpy_module, function, np_params, np_y)
+        )
+        np.testing.assert_allclose(
+            np.asarray(got), expected, rtol=1e-12, err_msg=function
+        )
+    with pytest.raises(
+        ValueError, match=r"class labels must be from 0 to 2, got 0 to 5"
+    ):
+        module.gradients(params, x, array_api_strict.asarray([0, 1, 5, 2]))
+    with pytest.raises(ValueError, match=r"class labels must be integers from 0 to 2"):
+        module.gradients(params, x, array_api_strict.asarray([0.0, 1.0, 2.0, 1.0]))
+    with pytest.raises(ValueError, match=r"^y has 2 samples but x has 4"):
+        module.gradients(params, x, array_api_strict.asarray([0, 1]))
+
+
+@pytest.mark.parametrize("name", ["classifier", "regression"])
+def test_checks_an_empty_batch(checked, name):
+    spec, numpy_module, module = checked[name]
+    _, (params, x, y) = strict_problem(numpy_module, spec.loss.kind)
+    for call in (
+        lambda: module.gradients(params, x[:0, ...], y[:0, ...]),
+        lambda: module.loss(params, x[:0, ...], y[:0, ...]),
+        lambda: module.forward(params, x[:0, ...]),
+    ):
+        with pytest.raises(ValueError, match=r"^x has an empty batch"):
+            call()
+
+
+def test_checks_dtypes_and_what_is_not_an_array(checked):
+    spec, numpy_module, module = checked["regression"]
+    (np_params, np_x, np_y), (params, x, y) = strict_problem(numpy_module, "mse")
+    xp = array_api_strict
+    for argument in ("x", "y", "W0"):
+        arguments = {"x": x, "y": y, **params}
+        arguments[argument] = xp.astype(arguments[argument], xp.complex128)
+        name = "parameter 'W0'" if argument == "W0" else argument
+        with pytest.raises(
+            TypeError, match=rf"^{name} has dtype .*complex128.*; expected real"
+        ):
+            module.gradients(
+                {k: arguments[k] for k in params}, arguments["x"], arguments["y"]
+            )
+    with pytest.raises(TypeError, match=r"^x has dtype .*; expected real numbers"):
+        module.gradients(np_params, np_x.astype(np.str_), np_y)
+    with pytest.raises(
+        TypeError, match=r"^x is a list, not an array; expected an array"
+    ):
+        module.gradients(params, np_x.tolist(), y)
+    with pytest.raises(TypeError, match=r"^parameter 'b0' is a float, not an array"):
+        module.forward({**params, "b0": 1.0}, x)
+    with pytest.raises(TypeError, match=r"^params must be a dict .* got NoneType"):
+        module.gradients(None, x, y)
+    with pytest.raises(
+        ValueError, match=r"^parameter 'W0' has shape \(4, 5\), expected \(5, 4\)"
+    ):
+        module.gradients({**params, "W0": xp.permute_dims(params["W0"], (1, 0))}, x, y)
+    with pytest.raises(ValueError, match=r"^unknown parameter 'W9'"):
+        module.gradients({**params, "W9": params["W0"]}, x, y)
+    # Integer arrays become float64, as in the NumPy target.
+    rounded = {k: xp.astype(xp.round(v), xp.int64) for k, v in params.items()}
+    got = module.gradients(rounded, x, y)
+    assert all(g.dtype == xp.float64 for g in got.values())
+    expected = numpy_module.gradients(
+        {k: np.round(v).astype(int) for k, v in np_params.items()}, np_x, np_y
+    )
+    assert_close(got, expected, rtol=1e-12)
+
+
+def test_checks_on_torch_tensors(checked):
+    """The same checks on torch tensors (where ``len``, ``.min()`` and NumPy's dtype
+    kinds are not the standard's)."""
+    torch = pytest.importorskip("torch")
+    spec, numpy_module, module = checked["classifier"]
+    rng = np.random.default_rng(12)
+    params, x, y = convert(
+        random_problem(rng, numpy_module, 4, "softmax_cross_entropy", True),
+        torch.from_numpy,
+    )
+    got = module.gradients(params, x, y)
+    assert all(isinstance(g, torch.Tensor) for g in got.values())
+    with pytest.raises(ValueError, match=r"^y has 2 samples but x has 4"):
+        module.gradients(params, x, y[:2])
+    with pytest.raises(
+        ValueError, match=r"class labels must be from 0 to 2, got 0 to 7"
+    ):
+        module.gradients(params, x, torch.tensor([0, 7, 1, 2]))
+    with pytest.raises(ValueError, match=r"^x has an empty batch"):
+        module.gradients(params, x[:0], y[:0])
+    with pytest.raises(
+        TypeError, match=r"^x has dtype torch.complex128; expected real"
+    ):
+        module.gradients(params, x.to(torch.complex128), y)

@@ -267,7 +267,11 @@ def test_there_are_at_least_25_bad_spec_cases():
 def test_bad_spec_gives_one_line_exit_2_and_touches_nothing(
     tmp_path, seed_output, case
 ):
-    text, expected = BAD_SPECS[case]
+    assert_refused(tmp_path, seed_output, *BAD_SPECS[case])
+
+
+def assert_refused(tmp_path: Path, seed_output: Path, text: str, expected: str) -> None:
+    """``text`` as a spec gives one line naming the file, exit 2, no file touched."""
     out = tmp_path / "generated"
     shutil.copytree(seed_output, out)
     before = {p.name: p.read_bytes() for p in out.iterdir()}

@@ -185,3 +185,56 @@ def test_markdown_has_the_diagram_and_math_blocks():
     assert "```mermaid\nflowchart LR" in markdown
     assert 'x -->|"W0, b0"| h0' in markdown
     assert markdown.count("$$") % 2 == 0 and markdown.count("$$") > 20
+
+
+LONG_FORMULA = (
+    "x * tanh(softplus(x)) * sin(x)**2 / (1 + x**2) + cos(x) * exp(-x**2) * x**3"
+    " - atan(x) * erf(x / sqrt(2))"
+)
+WIDE = f"""
+name = "a_network_with_a_rather_long_name_built_to_be_wide_on_the_page"
+description = "See https://example.org/a/very/long/path/that/keeps/going/and_going/and-going/until/it/is/wider/than/the/page/index.html?query=with_parameters&and=more for more."
+input = 3
+[[layers]]
+width = 4
+activation = "custom"
+function_name = "a_very_long_activation_function_name_indeed"
+expression = "{LONG_FORMULA}"
+{"".join(f'[[layers]]{chr(10)}width = 4{chr(10)}activation = "{a}"{chr(10)}' for a in ("relu", "tanh", "sigmoid", "softplus", "gelu", "leaky_relu"))}
+[[layers]]
+width = 2
+activation = "identity"
+[loss]
+kind = "custom"
+expression = "sqrt(1 + (y_predicted - y)**2) - 1 + (y_predicted - y)**4 / 4 + abs(y_predicted - y) * atan(y_predicted) + log(1 + exp(y_predicted - y))"
+"""
+
+
+@needs_pdflatex
+def test_a_document_built_to_be_wide_fits_the_page():
+    """Depth 8 (the diagram is scaled to the text width), a long custom activation
+    and loss (their sums break across lines), long names and a long URL (they break
+    anywhere): no overfull box."""
+    from derive.render import render
+    from derive.spec import parse_spec
+
+    spec = parse_spec(WIDE, "wide.toml")
+    tex = next(o.text for o in render(spec, "wide.toml") if o.name.endswith(".tex"))
+    assert r"\resizebox{\linewidth}{!}" in tex
+    assert r"\url{https://example.org/" in tex
+    assert r"&\qquad" in tex and r"\Bigl(" in tex
+    compiled = compile_tex(tex, spec.name)
+    assert compiled.overfull == [], f"lines too wide for the page: {compiled.overfull}"
+
+
+def test_custom_loss_summary_reads_as_english():
+    spec = load_spec(SPECS / "seed.toml")
+    from dataclasses import replace
+
+    from derive.spec import LossSpec
+
+    custom = replace(spec, loss=LossSpec("custom", "sum", None, "(y_predicted - y)**2"))
+    _, document = context(custom)
+    assert f"The loss is the {document.loss_summary}" == (
+        "The loss is the custom loss, summed over output units"
+    )

@@ -7,7 +7,7 @@ this in front of SymPy's own printer class.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import sympy as sp
@@ -71,3 +71,26 @@ def as_float_literals(expr: sp.Basic) -> sp.Basic:
         ),
         lambda e: e.evalf(),
     )
+
+
+class Printers:
+    """Makes the printers of one module and gathers the modules their code imports.
+
+    SymPy's printers record each module the printed code refers to in
+    ``module_imports`` (``functools`` for ``functools.reduce``, ``scipy.special`` for
+    ``erf``); the generated module imports exactly those.
+    """
+
+    def __init__(self, kind: Callable[..., Any]) -> None:
+        self.kind = kind
+        self.made: list[Any] = []
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        printer = self.kind(*args, **kwargs)
+        self.made.append(printer)
+        return printer
+
+    def imports(self, besides: Iterable[str] = ()) -> tuple[str, ...]:
+        """The modules the printed code uses, sorted, less ``besides``."""
+        used = {module for p in self.made for module in p.module_imports}
+        return tuple(sorted(used - set(besides)))

@@ -10,14 +10,22 @@ elementwise and prints with ``\\odot``; ``MatProd`` prints as juxtaposition.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Mapping
 from typing import Any
 
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.precedence import PRECEDENCE
 
+from derive.passes.to_array import LogSumExp, MatProd, Outer, SumAxes, Transposed
+
 _NUMBERED = re.compile(r"^([A-Za-z])(\d+)$")
+
+#: How much printed math fits on one line of the page after ``left &=``, in
+#: characters as :func:`visible_length` counts them (A4, 2 cm margins, 11 pt).
+LINE = 52
+#: What continues a broken line in an ``align`` environment.
+CONTINUED = " \\\\\n &\\qquad "
 
 
 def latex_name(name: str) -> str:
@@ -43,16 +51,90 @@ def latex_name(name: str) -> str:
     return f"{letter}_{{{number}}}" if letter == "n" else f"{letter}^{{({number})}}"
 
 
+def visible_length(text: str) -> int:
+    """About how wide ``text`` prints, in characters: a symbol command is one, a
+    function name its letters, a binary operator three with its spacing; braces,
+    scripts' carets and ``\\left``/``\\right`` none (a fraction counts both parts)."""
+    text = re.sub(
+        r"\\(left|right|Bigl|Bigr|frac|hat|operatorname|text|qquad)\b|\\[,;:!]|[{}^_&]",
+        "",
+        text,
+    )
+    text = re.sub(r"\\(?!log|exp|tanh|sinh|cosh|sin|cos)[A-Za-z]+", "#", text)
+    return len(re.sub(r"[-+=<>]", "###", text).replace(" ", ""))
+
+
 class DeriveLatexPrinter(LatexPrinter):
     """SymPy's ``LatexPrinter`` with derive's names and array operations.
 
-    ``arrays`` names the symbols that stand for whole arrays in array-form
-    expressions, so that their products print as ``\\odot``.
+    ``arrays`` maps each symbol that stands for a whole array in array-form
+    expressions to its number of axes: their products print as ``\\odot``, and a
+    vector is a column, so that ``d @ W`` with a vector ``d`` prints as
+    ``{W}^{\\top} d`` and an outer product as ``u \\, {v}^{\\top}``.
     """
 
-    def __init__(self, arrays: Iterable[str] = ()) -> None:
+    def __init__(self, arrays: Mapping[str, int] | None = None) -> None:
         super().__init__({"mul_symbol": None})
-        self.arrays = frozenset(arrays)
+        self.arrays = dict(arrays or {})
+
+    def lines(self, expr: sp.Expr, width: int = LINE) -> str:
+        """``expr`` as rows of an ``align`` environment: a sum too long for one line
+        is broken before a term, each row after the first continued ``&\\qquad``;
+        a long sum inside a product, a ``\\sum`` or a derivative is broken inside
+        ``\\Bigl( ... \\Bigr)``, which, unlike ``\\left``, may span rows."""
+        text = self._print(expr)
+        if visible_length(text) <= width:
+            return text
+        return self._broken(expr, width) or text
+
+    def _broken(self, expr: sp.Expr, width: int) -> str | None:
+        if isinstance(expr, sp.Add):
+            return self._broken_sum(expr, width)
+        if isinstance(expr, sp.Derivative) and not expr.expr.is_Atom:
+            inner = self._broken(expr.expr, width)
+            if inner is None:
+                return None
+            ((variable, _),) = expr.variable_count
+            head = rf"\frac{{\partial}}{{\partial {self._print(variable)}}}"
+            return rf"{head} \Bigl({inner}\Bigr)"
+        if isinstance(expr, sp.Sum):
+            inner = self._broken(expr.function, width)
+            if inner is None:
+                return None
+            indices = ",".join(self._print(limit[0]) for limit in expr.limits)
+            return rf"\sum_{{{indices}}} \Bigl({inner}\Bigr)"
+        if isinstance(expr, sp.Mul) and not self._is_array(expr):
+            longest = max(expr.args, key=lambda f: len(self._print(f)))
+            inner = self._broken(longest, width)
+            if inner is None:
+                return None
+            if isinstance(longest, sp.Add):
+                inner = rf"\Bigl({inner}\Bigr)"
+            rest = sp.Mul(*(f for f in expr.args if f is not longest))
+            if rest == 1:
+                return inner
+            if rest == -1:
+                return f"- {inner}"
+            return f"{self.parenthesize(rest, PRECEDENCE['Mul'], strict=True)} {inner}"
+        return None
+
+    def _broken_sum(self, expr: sp.Add, width: int) -> str:
+        rows = [""]
+        for k, term in enumerate(self._as_ordered_terms(expr)):
+            sign = ""
+            if k and term.could_extract_minus_sign():
+                sign, term = "- ", -term
+            elif k:
+                sign = "+ "
+            printed = self._print(term)
+            if self._needs_add_brackets(term):
+                printed = rf"\left({printed}\right)"
+            piece = sign + printed
+            if rows[-1] and visible_length(rows[-1] + piece) > width:
+                rows.append(piece)
+            else:
+                rows[-1] += (" " if rows[-1] else "") + piece
+        return CONTINUED.join(rows)
 
     def _as_ordered_terms(self, expr: sp.Expr, order: Any = None) -> list[sp.Expr]:
         terms = super()._as_ordered_terms(expr, order=order)
@@ -92,7 +174,12 @@ class DeriveLatexPrinter(LatexPrinter):
 
     def _print_Sum(self, expr: sp.Sum) -> str:
         indices = ",".join(self._print(limit[0]) for limit in expr.limits)
-        body = self.parenthesize(expr.function, PRECEDENCE["Mul"], strict=True)
+        body = self._print(expr.function)
+        if (
+            isinstance(expr.function, sp.Add)
+            or expr.function.could_extract_minus_sign()
+        ):
+            body = rf"\left({body}\right)"  # never \sum_{a} - \sum_{m} ...
         return rf"\sum_{{{indices}}} {body}"
 
     def _print_Derivative(self, expr: sp.Derivative) -> str:
@@ -104,29 +191,61 @@ class DeriveLatexPrinter(LatexPrinter):
         return rf"\frac{{\partial {numerator}}}{{\partial {self._print(variable)}}}"
 
     def _print_Mul(self, expr: sp.Expr) -> str:
+        """A product with two or more array factors is elementwise: ``a \\odot b``.
+
+        Every factor that binds looser than a product (a sum, another product, a
+        matrix product) gets brackets, and so does a scalar coefficient that is a sum:
+        ``(1 - h) (g \\odot h)``, never ``1 - h (g \\odot h)``.
+        """
         arrays = [f for f in expr.args if self._is_array(f)]
         if len(arrays) < 2:
             return super()._print_Mul(expr)
         scalars = [f for f in expr.args if not self._is_array(f)]
-        parts = [self.parenthesize(f, PRECEDENCE["Mul"], strict=False) for f in arrays]
-        product = r" \odot ".join(parts)
-        if not scalars:
+        product = r" \odot ".join(self._factor(f) for f in arrays)
+        coefficient = sp.Mul(*scalars)
+        if coefficient == 1:
             return product
-        return f"{self._print(sp.Mul(*scalars))} \\left({product}\\right)"
+        if coefficient == -1:
+            return rf"- \left({product}\right)"
+        scale = self.parenthesize(coefficient, PRECEDENCE["Mul"], strict=True)
+        return rf"{scale} \left({product}\right)"
+
+    def _factor(self, expr: sp.Expr) -> str:
+        """An operand of ``\\odot``: bracketed unless it is a name, a power or a call."""
+        if isinstance(expr, (MatProd, Outer)) or expr.could_extract_minus_sign():
+            return rf"\left({self._print(expr)}\right)"
+        return self.parenthesize(expr, PRECEDENCE["Mul"], strict=False)
 
     def _is_array(self, expr: sp.Expr) -> bool:
-        if isinstance(expr, sp.Symbol):
-            return expr.name in self.arrays
-        if isinstance(expr, sp.Pow):
-            return self._is_array(expr.base)
-        if expr.is_Function or isinstance(expr, sp.Add):
-            return any(self._is_array(a) for a in expr.args)
-        return False
+        """Whether ``expr`` is an array (not a number, nor a sum over every axis)."""
+        return self._ndim(expr) > 0
 
     def _print_MatProd(self, expr: sp.Expr) -> str:
+        left, right = expr.args
+        shape = (self._ndim(left), self._ndim(right))
+        if shape == (1, 2):  # NumPy's d @ W is W^T d for a column d
+            left, right = _transposed(right), left
+        elif shape == (1, 1):  # a dot product
+            left = Transposed(left)
+        # An elementwise product is bracketed too: ``(a \\odot b) W``.
         return " ".join(
-            self.parenthesize(a, PRECEDENCE["Mul"], strict=False) for a in expr.args
+            self.parenthesize(a, PRECEDENCE["Mul"], strict=False) for a in (left, right)
         )
+
+    def _ndim(self, expr: sp.Expr) -> int:
+        """The number of axes of an array-form expression."""
+        if isinstance(expr, sp.Symbol):
+            return self.arrays.get(expr.name, 0)
+        if isinstance(expr, MatProd):
+            return max(0, sum(self._ndim(a) for a in expr.args) - 2)
+        if isinstance(expr, Outer):
+            return 2
+        if isinstance(expr, SumAxes):
+            operand, *axes = expr.args
+            return self._ndim(operand) - len(axes) if axes else 0
+        if isinstance(expr, LogSumExp):
+            return self._ndim(expr.args[0]) - 1
+        return max((self._ndim(a) for a in expr.args), default=0)
 
     def _print_Transposed(self, expr: sp.Expr) -> str:
         # Braces: the operand may carry a superscript already, as W^{(1)} does; a
@@ -137,7 +256,9 @@ class DeriveLatexPrinter(LatexPrinter):
         return rf"{{{operand}}}^{{\top}}"
 
     def _print_Outer(self, expr: sp.Expr) -> str:
-        left, right = (self._print(a) for a in expr.args)
+        left, right = (
+            self.parenthesize(a, PRECEDENCE["Mul"], strict=False) for a in expr.args
+        )
         return rf"{left} \, {{{right}}}^{{\top}}"
 
     def _print_SumAxes(self, expr: sp.Expr) -> str:
@@ -160,3 +281,7 @@ class DeriveLatexPrinter(LatexPrinter):
         subscripts, *operands = expr.args
         args = ", ".join(self._print(o) for o in operands)
         return rf"\operatorname{{einsum}}_{{\texttt{{{subscripts.name}}}}}\left({args}\right)"
+
+
+def _transposed(expr: sp.Expr) -> sp.Expr:
+    return expr.args[0] if isinstance(expr, Transposed) else Transposed(expr)

@@ -73,6 +73,13 @@ class NumPyCodePrinter(CodePrinterMixin, NumPyPrinter):
             return super()._print_Max(expr)
         return self._call("maximum", *(self._print(a) for a in expr.args))
 
+    def _print_Min(self, expr: sp.Expr) -> str:
+        if len(expr.args) != 2:
+            return super()._print_Min(expr)  # functools.reduce, recorded as an import
+        return (
+            f"numpy.minimum({self._print(expr.args[0])}, {self._print(expr.args[1])})"
+        )
+
     def _print_NewAxes(self, expr: sp.Expr) -> str:
         operand, *flags = expr.args
         key = ", ".join(":" if flag else "None" for flag in flags)
@@ -98,7 +105,9 @@ class NumPyCodePrinter(CodePrinterMixin, NumPyPrinter):
         return self._call("logaddexp", "0", arg)
 
     def _print_erf(self, expr: sp.Expr) -> str:
-        return f"scipy.special.erf({self._print(expr.args[0])})"
+        # _module_format records the import in module_imports, as SymPy's own do.
+        erf = self._module_format("scipy.special.erf")
+        return f"{erf}({self._print(expr.args[0])})"
 
     def _print_Abs(self, expr: sp.Expr) -> str:
         return self._call("abs", self._print(expr.args[0]))

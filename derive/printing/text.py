@@ -28,6 +28,17 @@ class TextPrinter(StrPrinter):
     def _print_Heaviside(self, expr: sp.Expr) -> str:
         return f"heaviside({', '.join(self._print(a) for a in expr.args)})"
 
+    def _print_Derivative(self, expr: sp.Derivative) -> str:
+        """``∂h1[m]/∂r1[i]``: a chain-rule factor before ``sympy.diff`` takes it."""
+        (variable, count), *rest = expr.variable_count
+        if rest or count != 1:
+            return super()._print_Derivative(expr)
+        numerator = self.parenthesize(expr.expr, PRECEDENCE["Mul"], strict=True)
+        return f"∂{numerator}/∂{self._print(variable)}"
+
+    def _print_KroneckerDelta(self, expr: sp.KroneckerDelta) -> str:
+        return f"δ({self._print(expr.args[0])}, {self._print(expr.args[1])})"
+
     def _print_Max(self, expr: sp.Expr) -> str:
         return f"max({', '.join(self._print(a) for a in expr.args)})"
 

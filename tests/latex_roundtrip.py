@@ -1,0 +1,675 @@
+"""Read a derivation document's LaTeX back into SymPy and evaluate it.
+
+SymPy's LaTeX parser (``parse_latex``'s lark backend, :class:`LarkLaTeXParser`) reads
+the printed text, with derive's notation added through the parser's documented hooks:
+a grammar file (SymPy's grammar followed by ``derive_latex.lark``) and a transformer
+(:class:`DeriveTransformer`). Names are looked up in the document's own table (math,
+code): ``W^{(1)}_{i j}`` becomes ``W1[i, j]``, ``\\frac{\\partial L}{\\partial
+r^{(1)}_{m}}`` the gradient ``d_loss_d_r1[m]``, ``\\frac{\\partial \\hat{y}_{a m}}
+{\\partial h^{(0)}_{b i}}`` the derivative of ``y_predicted[a, m]``'s definition,
+``\\sum_{m}`` a sum over the axis ``m`` indexes, ``\\odot`` an elementwise product,
+juxtaposed arrays a matrix product and ``^{\\top}`` a transpose.
+
+Every equation ``left = right = ...`` is then checked numerically: each side is
+evaluated at a random point of a small copy of the network (sizes stay symbolic in
+the documents, so the equations hold at any size) and compared with what the left
+side names there, computed by :class:`derive.evaluate.Evaluator` from the expressions
+the document was printed from. An ambiguous reading is an error unless every reading
+has the same value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sympy as sp
+from lark import Tree
+from scipy.special import expit, logsumexp
+from sympy.parsing.latex.lark import LarkLaTeXParser
+from sympy.parsing.latex.lark.transformer import TransformToSymPyExpr
+
+from derive.activations import X, expand_activations
+from derive.derivation import Derivation, derive
+from derive.evaluate import Evaluator
+from derive.functions import PRIMITIVES
+from derive.losses import Y_OBSERVED, Y_PREDICTED, element_derivative
+from derive.network import INPUT_UNIT, Array, Network, build_network
+from derive.passes.to_array import LogSumExp, MatProd, SumAxes, Transposed
+from derive.passes.unroll import elements
+from derive.spec import NetworkSpec
+
+GRAMMAR = Path(__file__).with_name("derive_latex.lark")
+SYMPY_GRAMMAR = (
+    Path(sp.__file__).parent / "parsing" / "latex" / "lark" / "grammar" / "latex.lark"
+)
+
+_NAME = re.compile(r"^(?P<name>.*?)(_\{(?P<indices>[a-z](\s+[a-z])*)\})?$")
+
+
+class NotationError(ValueError):
+    """The text uses a name or a construct the document does not define."""
+
+
+@dataclass
+class Notation:
+    """What the names of one document mean: the network, read from its table."""
+
+    network: Network
+    derivation: Derivation
+    names: dict[str, str]  # LaTeX name -> code name, from the document's table
+    mode: str = "index"  # "index", "array" (matrix form) or "scalar" (x, y-hat, y)
+    functions: dict[str, type[sp.Function]] = field(default_factory=dict)
+    #: The last local derivative read, (numerator, target): its indices and sizes.
+    last_local: tuple[sp.Expr, sp.Expr] | None = None
+
+    def __post_init__(self) -> None:
+        # The table names the target as the code's argument does, y.
+        self.names = {m: "y_observed" if c == "y" else c for m, c in self.names.items()}
+        self.gradients = {g.target.name: g for g in self.derivation.gradients}
+        self.sizes = {
+            "n_{" + _size_text(s.name) + "}": s
+            for s in (*self.network.widths, *_batch(self.network))
+        }
+        for function in self.network.functions.values():
+            self.functions[function.latex_name] = function
+            self.functions[function.derivative.latex_name] = function.derivative
+        for primitive in PRIMITIVES.values():
+            self.functions.setdefault(primitive.latex_name, primitive)
+
+    def array(self, code: str) -> Array:
+        if code.startswith("d_loss_d_"):
+            for gradient in self.derivation.gradients:
+                if gradient.name == code:
+                    return gradient.array
+        return self.network.array(code)
+
+
+def _size_text(name: str) -> str:
+    return {"n_batch": r"\text{batch}", "n_in": r"\text{in}"}.get(name, name[1:])
+
+
+def _batch(network: Network) -> tuple[sp.Symbol, ...]:
+    return tuple(s for a in network.values for s in a.sizes if s.name == "n_batch")[:1]
+
+
+def _index(letter: str) -> sp.Symbol:
+    return sp.Symbol(letter, integer=True)
+
+
+class DeriveTransformer(TransformToSymPyExpr):
+    """SymPy's transformer, with a method for each rule of ``derive_latex.lark``."""
+
+    notation: Notation
+
+    # -- names ---------------------------------------------------------------------
+    def DERIVE_NAME(self, token: Any) -> sp.Expr:  # noqa: N802 (lark's naming)
+        match = _NAME.match(str(token))
+        assert match is not None
+        name, indices = match["name"], match["indices"]
+        if name == "e" and "e" not in self.notation.names:
+            return sp.E
+        if name == "L" and indices is None:
+            return sp.Symbol("L")
+        code = self._code(name)
+        return self._element(code, indices.split() if indices else [])
+
+    def _code(self, name: str) -> str:
+        if name not in self.notation.names:
+            raise NotationError(f"the document does not define {name!r}")
+        return self.notation.names[name]
+
+    def _element(self, code: str, letters: list[str]) -> sp.Expr:
+        if self.notation.mode == "scalar":
+            scalars = {"x": X, "y_predicted": Y_PREDICTED, "y_observed": Y_OBSERVED}
+            if letters or code not in scalars:
+                raise NotationError(f"{code} in a scalar formula")
+            return scalars[code]
+        if self.notation.mode == "array" or not letters:
+            return sp.Symbol(code, real=True)
+        array = self.notation.array(code)
+        if len(letters) != len(array.indices):
+            raise NotationError(f"{code} takes {len(array.indices)} indices: {letters}")
+        return array.base[tuple(_index(c) for c in letters)]
+
+    def size(self, tokens: list) -> sp.Expr:
+        text = str(tokens[0])
+        if text not in self.notation.sizes:
+            raise NotationError(f"unknown size {text}")
+        return self.notation.sizes[text]
+
+    def constant_pi(self, tokens: list) -> sp.Expr:
+        return sp.pi
+
+    def kronecker(self, tokens: list) -> sp.Expr:
+        i, j = re.findall(r"[a-z]", str(tokens[0])[len(r"\delta") :])
+        return sp.KroneckerDelta(_index(i), _index(j))
+
+    # -- derivatives ---------------------------------------------------------------
+    def gradient(self, tokens: list) -> sp.Expr:
+        numerator, target = tokens[3], tokens[7]
+        if isinstance(numerator, sp.Symbol) and numerator.name == "L":
+            return self._gradient(target)
+        if str(numerator) == r"\ell":
+            if target != Y_PREDICTED:
+                raise NotationError(r"\partial \ell is taken with respect to \hat{y}")
+            return sp.Symbol("dl_dy_predicted")
+        return self._local(numerator, target)
+
+    def _gradient(self, target: sp.Expr) -> sp.Expr:
+        if isinstance(target, sp.Indexed):
+            name, indices = str(target.base.label), tuple(target.indices)
+        else:
+            name, indices = target.name, ()
+        if name not in self.notation.gradients:
+            raise NotationError(f"no gradient with respect to {name}")
+        code = self.notation.gradients[name].name
+        return self._element(code, [i.name for i in indices])
+
+    def _local(self, numerator: sp.Expr, target: sp.Expr) -> sp.Expr:
+        """``d numerator / d target``: the derivative of the numerator's definition."""
+        if not isinstance(numerator, sp.Indexed | sp.Symbol):
+            raise NotationError(f"cannot differentiate {numerator}")
+        name = (
+            str(numerator.base.label)
+            if isinstance(numerator, sp.Indexed)
+            else numerator.name
+        )
+        user = self.notation.array(name)
+        self.notation.last_local = (numerator, target)
+        if user.definition is None:
+            raise NotationError(f"{name} has no definition to differentiate")
+        fresh = sp.Symbol("k_", integer=True)  # not one of the printed indices
+        definition = user.definition.xreplace({INPUT_UNIT: fresh})
+        if isinstance(numerator, sp.Indexed):
+            definition = definition.xreplace(
+                dict(zip(user.indices, numerator.indices, strict=True))
+            )
+        return sp.diff(definition, target)
+
+    def local_derivative(self, tokens: list) -> Any:
+        return ("d/d", tokens[6])
+
+    def applied_derivative(self, tokens: list) -> sp.Expr:
+        """``\\frac{\\partial}{\\partial t} (operand)``, with every element real
+        while SymPy differentiates (``|d|`` has no derivative for complex ``d``)."""
+        (_, target), operand = tokens
+        bases = {b for b in (operand, target) for b in _bases(b)}
+        real = {b: sp.IndexedBase(b.label, shape=b.shape, real=True) for b in bases}
+        back = {r: b for b, r in real.items()}
+        derivative = sp.diff(operand.xreplace(real), target.xreplace(real))
+        return derivative.xreplace(back)
+
+    # -- sums, functions, cases ----------------------------------------------------
+    def index_sum(self, tokens: list) -> sp.Expr:
+        letters = str(tokens[0])[len(r"\sum_{") : -1].split(",")
+        body = tokens[1]
+        limits = [(_index(c), 0, self._size_of(_index(c), body) - 1) for c in letters]
+        return sp.Sum(body, *limits)
+
+    def _size_of(self, index: sp.Symbol, body: sp.Expr) -> sp.Expr:
+        for element in body.atoms(sp.Indexed):
+            if index in element.indices:
+                array = self.notation.array(str(element.base.label))
+                return array.sizes[list(element.indices).index(index)]
+        raise NotationError(f"the sum's index {index} indexes no array")
+
+    def activation(self, tokens: list) -> sp.Expr:
+        name = str(tokens[0])
+        if name not in self.notation.functions:
+            raise NotationError(f"unknown function {name}")
+        function = self.notation.functions[name]
+        if len(tokens) == 2:
+            return function(tokens[1])
+        return function(tokens[3]) ** tokens[2]
+
+    def function_heaviside(self, tokens: list) -> sp.Expr:
+        return sp.Heaviside(tokens[2], 0)
+
+    def function_applied(self, tokens: list) -> sp.Expr:  # only H(...), see grammar
+        return sp.Heaviside(tokens[2], 0)
+
+    def sympy_function(self, tokens: list) -> sp.Expr:
+        return _SYMPY_FUNCTIONS[str(tokens[0])](tokens[1])
+
+    def function_power(self, tokens: list) -> sp.Expr:
+        functions = {
+            "FUNC_TANH": sp.tanh,
+            "FUNC_SINH": sp.sinh,
+            "FUNC_COSH": sp.cosh,
+            "FUNC_LOG": sp.log,
+        }
+        function = functions.get(tokens[0].type) or _SYMPY_FUNCTIONS[str(tokens[0])]
+        return function(tokens[3]) ** tokens[2]
+
+    def ell(self, tokens: list) -> sp.Expr:
+        if (tokens[2], tokens[4]) != (Y_PREDICTED, Y_OBSERVED):
+            raise NotationError(r"\ell is written \ell(\hat{y}, y)")
+        return sp.Symbol("l_element")
+
+    def case_row(self, tokens: list) -> tuple[sp.Expr, Any]:
+        condition = tokens[3] if len(tokens) == 4 else sp.true
+        return (tokens[0], condition)
+
+    def cases(self, tokens: list) -> sp.Expr:
+        rows = [t for t in tokens if isinstance(t, tuple)]
+        return sp.Piecewise(*rows)
+
+    # -- array form ----------------------------------------------------------------
+    def elementwise(self, tokens: list) -> sp.Expr:
+        return sp.Mul(tokens[0], tokens[2])
+
+    def transposed(self, tokens: list) -> sp.Expr:
+        return Transposed(tokens[1] if len(tokens) == 4 else tokens[0])
+
+    def array_op(self, tokens: list) -> sp.Expr:
+        if str(tokens[0]) == r"\operatorname{logsumexp}":
+            return LogSumExp(tokens[-1], sp.Integer(tokens[3]))
+        if str(tokens[0]).startswith(r"\operatorname{einsum}"):
+            raise NotationError("einsum is not read back yet")
+        axes = [sp.Integer(t) for t in tokens[3:-2] if str(t).isdigit()]
+        return SumAxes(tokens[-1], *axes)
+
+    def adjacent_expressions(self, tokens: list) -> Any:
+        left, right = tokens
+        if (
+            self.notation.mode == "array"
+            and self._is_array(left)
+            and self._is_array(right)
+        ):
+            return MatProd(left, right)
+        return super().adjacent_expressions(tokens)
+
+    def _is_array(self, expr: Any) -> bool:
+        """Whether a matrix-form expression is an array: it has a name with axes (not
+        a size, not a scalar) and it is not a sum over every axis."""
+        if not isinstance(expr, sp.Basic):
+            return False
+        if isinstance(expr, SumAxes) and len(expr.args) == 1:
+            return False
+        return any(
+            not s.is_integer and self.notation.array(s.name).indices
+            for s in expr.free_symbols
+        )
+
+    def _ambig(self, options: list) -> Any:
+        """Several readings: fine when they are one expression, else an error."""
+        first, *others = options
+        for other in others:
+            if other != first and sp.simplify(other - first) != 0:
+                raise NotationError(f"ambiguous: {first} or {other}")
+        return first
+
+
+def _bases(expr: sp.Expr) -> set[sp.IndexedBase]:
+    return {e.base for e in sp.preorder_traversal(expr) if isinstance(e, sp.Indexed)}
+
+
+_SYMPY_FUNCTIONS = {
+    r"\operatorname{erf}": sp.erf,
+    r"\operatorname{atan}": sp.atan,
+    r"\operatorname{sign}": sp.sign,
+}
+
+
+class Reader:
+    """``parse_latex``'s lark backend with derive's grammar and transformer."""
+
+    def __init__(self, tmp: Path) -> None:
+        grammar = tmp / "derive_latex.lark"
+        grammar.write_text(SYMPY_GRAMMAR.read_text() + "\n" + GRAMMAR.read_text())
+        self.parser = LarkLaTeXParser(
+            grammar_file=str(grammar), transformer=DeriveTransformer
+        )
+
+        # A .tex and its .md print the same equations: read each once per notation.
+        self.cache: dict[tuple, tuple[Any, Any]] = {}
+
+    def parse(self, text: str, notation: Notation) -> Any:
+        key = (
+            repr(notation.network.spec),
+            tuple(sorted(notation.names.items())),
+            notation.mode,
+            text,
+        )
+        if key not in self.cache:
+            notation.last_local = None
+            self.parser.transformer.notation = notation
+            result = self.parser.doparse(text)
+            if isinstance(result, Tree):
+                raise NotationError(f"not read: {result}")
+            self.cache[key] = (result, notation.last_local)
+        result, notation.last_local = self.cache[key]
+        return result
+
+
+# -- the document's equations ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Equation:
+    section: str  # "network", "activations", "backward", "matrix", "worked", "sizes"
+    sides: tuple[str, ...]  # left, right, ... as printed
+
+
+def equations(path: Path) -> tuple[list[tuple[str, str]], list[Equation]]:
+    """The names table (math, code) and every displayed equation of a document."""
+    text = path.read_text()
+    if path.suffix == ".tex":
+        table = re.findall(r"^\$(.+?)\$ & \\texttt\{(.+?)\} &", text, re.M)
+        table = [(m, c.replace(r"\_", "_")) for m, c in table]
+        blocks = re.finditer(
+            r"\\(section|subsection\*?)\{(.*?)\}|\\begin\{align\*\}(.*?)\\end\{align\*\}"
+            r"|\\\[(.*?)\\\]|Sizes: (.*?)\.\n",
+            text,
+            re.S,
+        )
+    else:
+        table = re.findall(r"^\| \$(.+?)\$ \| `(.+?)` \|", text, re.M)
+        blocks = re.finditer(
+            r"^(##+) (.*?)$|\$\$\n\\begin\{aligned\}(.*?)\\end\{aligned\}\n\$\$"
+            r"|\$\$\n(.*?)\n\$\$|^Sizes: (.*?)\.$",
+            text,
+            re.S | re.M,
+        )
+    found: list[Equation] = []
+    section = ""
+    for block in blocks:
+        heading, title, aligned, single, sizes = block.groups()
+        if heading is not None:
+            section = _section(title, section)
+        elif sizes is not None:
+            for inline in re.findall(r"\$(.*?)\$", sizes):
+                found.append(Equation("sizes", tuple(inline.split(" = "))))
+        elif aligned is not None:
+            found.extend(Equation(section, sides) for sides in _rows(aligned))
+        else:
+            assert single is not None
+            found.append(Equation("matrix", tuple(single.strip().split(" = ", 1))))
+    return table, found
+
+
+def _section(title: str, previous: str) -> str:
+    for word, section in (
+        ("network", "network"),
+        ("Activations", "activations"),
+        ("Backward", "backward"),
+        ("worked", "worked"),
+    ):
+        if word in title:
+            return section
+    return previous  # a gradient's subsection
+
+
+def _rows(body: str) -> Iterator[tuple[str, ...]]:
+    """``left &= a \\\\ &= b`` as (left, a, b); a row that starts ``&\\qquad``
+    continues the expression above it, and a row's own ``= c`` adds a side."""
+    sides: list[str] = []
+    for row in _split_rows(body):
+        left, _, right = row.partition("&")
+        right = right.strip()
+        if right.startswith(r"\qquad"):
+            sides[-1] += " " + right[len(r"\qquad") :]
+            continue
+        if left.strip():
+            if sides:
+                yield tuple(sides)
+            sides = [left.strip()]
+        assert right.startswith("="), row
+        sides.extend(s.strip() for s in _split_top(right[1:], " = "))
+    if sides:
+        yield tuple(sides)
+
+
+def _split_rows(body: str) -> list[str]:
+    """Rows of an aligned block: split at ``\\\\`` outside any environment."""
+    rows, depth, start = [], 0, 0
+    for match in re.finditer(r"\\begin\{|\\end\{|\\\\", body):
+        token = match.group()
+        if token == r"\begin{":
+            depth += 1
+        elif token == r"\end{":
+            depth -= 1
+        elif depth == 0:
+            rows.append(body[start : match.start()])
+            start = match.end()
+    rows.append(body[start:])
+    return [r for r in rows if r.strip()]
+
+
+def _split_top(text: str, separator: str) -> list[str]:
+    parts, depth, start = [], 0, 0
+    for k, char in enumerate(text):
+        depth += {"{": 1, "}": -1}.get(char, 0)
+        if depth == 0 and text.startswith(separator, k):
+            parts.append(text[start:k])
+            start = k + len(separator)
+    parts.append(text[start:])
+    return parts
+
+
+# -- numbers ---------------------------------------------------------------------------
+
+
+def small(spec: NetworkSpec, width: int = 3) -> NetworkSpec:
+    """The same network with every width above ``width`` cut to it."""
+    layers = tuple(
+        dataclasses.replace(layer, width=min(layer.width, width))
+        for layer in spec.layers
+    )
+    return dataclasses.replace(
+        spec, input=min(spec.input, width), layers=layers, worked_point=None
+    )
+
+
+def random_point(network: Network, rng: np.random.Generator) -> dict[str, Any]:
+    """Random numbers for ``x``, ``y_observed`` and every parameter (batch 2)."""
+    point = {}
+    for array in (network.values[0], network.observed, *network.parameters):
+        shape = tuple(
+            2 if s.name == "n_batch" else network.widths[s] for s in array.sizes
+        )
+        values = rng.uniform(-1.5, 1.5, shape)
+        if array is network.observed and network.loss_kind.kind in (
+            "softmax_cross_entropy",
+            "binary_cross_entropy",
+        ):
+            values = rng.uniform(0.05, 1, shape)
+        point[array.name] = values.tolist() if shape else float(values)
+    return point
+
+
+class Checker:
+    """Evaluates every side of a document's equations at one random point."""
+
+    def __init__(self, reader: Reader, spec: NetworkSpec, table, seed: int = 0):
+        self.reader = reader
+        self.network = build_network(spec)
+        self.derivation = derive(self.network)
+        self.rng = np.random.default_rng(seed)
+        self.evaluator = Evaluator(
+            self.derivation, random_point(self.network, self.rng)
+        )
+        self.names = dict(table)
+        self.checked = 0
+
+    def notation(self, mode: str) -> Notation:
+        return Notation(self.network, self.derivation, self.names, mode)
+
+    def check(self, equation: Equation, worked: dict[str, Any] | None = None) -> None:
+        section, sides = equation.section, equation.sides
+        if section == "sizes":
+            return  # sizes are numbers of the spec, checked against the table below
+        if section == "worked":
+            assert worked is not None
+            self._check_worked(sides, worked)
+        elif section == "matrix":
+            self._check_array(sides)
+        elif section == "activations" and r"\operatorname{lse}" not in sides[0]:
+            self._check_scalar(sides)
+        else:
+            self._check_index(sides)
+        self.checked += 1
+
+    def _parse(self, text: str, mode: str) -> Any:
+        return self.reader.parse(text, self.notation(mode))
+
+    def _check_index(self, sides: tuple[str, ...]) -> None:
+        left = self._parse(sides[0], "index")
+        if left == sp.Symbol("L"):
+            indices: tuple[sp.Symbol, ...] = ()
+            expected = np.asarray(self.evaluator.results["loss"], dtype=float)
+        elif isinstance(left, sp.Indexed):
+            indices = tuple(left.indices)
+            expected = self._values(str(left.base.label))
+        elif isinstance(left, sp.Symbol):
+            indices = ()
+            expected = self._values(left.name)
+        else:  # a local derivative, \partial lse / \partial y-hat
+            notation = self.notation("index")
+            left = self.reader.parse(sides[0], notation)
+            assert notation.last_local is not None, sides[0]
+            elements = sp.Mul(*notation.last_local)
+            indices = tuple(
+                dict.fromkeys(i for e in notation.last_local for i in e.indices)
+            )
+            expected = self._grid(left, indices, self._shape_of(elements, indices))
+        for side in sides[1:]:
+            got = self._grid(self._parse(side, "index"), indices, expected.shape)
+            np.testing.assert_allclose(
+                got, expected, rtol=1e-9, atol=1e-12, err_msg=side
+            )
+
+    def _values(self, name: str) -> np.ndarray:
+        return np.asarray(self.evaluator.results[name], dtype=float)
+
+    def _grid(
+        self, expr: sp.Expr, indices: tuple[sp.Symbol, ...], shape: tuple[int, ...]
+    ) -> np.ndarray:
+        free = _indices(sp.sympify(expr))
+        if not free <= set(indices):
+            raise NotationError(f"{expr} has free indices {free - set(indices)}")
+        if not indices:
+            return np.asarray(float(self.evaluator.element(expr, (), ())))
+        grid = np.empty(shape)
+        for at in elements(shape):
+            grid[at] = float(self.evaluator.element(expr, indices, at))
+        return grid
+
+    def _shape_of(self, expr: sp.Expr, indices: tuple[sp.Symbol, ...]) -> tuple:
+        sizes = {}
+        for element in sp.preorder_traversal(expr):
+            if isinstance(element, sp.Indexed):
+                array = self.notation("index").array(str(element.base.label))
+                for index, size in zip(element.indices, array.sizes, strict=True):
+                    sizes.setdefault(index, self.evaluator.widths[size])
+        return tuple(sizes[i] for i in indices)
+
+    def _check_scalar(self, sides: tuple[str, ...]) -> None:
+        left = self._parse(sides[0], "scalar")
+        kind = self.network.loss_kind
+        meaning = {
+            sp.Symbol("l_element"): kind.element,
+            sp.Symbol("dl_dy_predicted"): element_derivative(kind)
+            if kind.element is not None
+            else None,
+        }
+        left = meaning.get(left, left)
+        for side in sides[1:]:
+            right = self._parse(side, "scalar")
+            for _ in range(8):
+                values = dict(
+                    zip(
+                        (X, Y_PREDICTED, Y_OBSERVED),
+                        self.rng.uniform(-3, 3, 3),
+                        strict=True,
+                    )
+                )
+                a, b = (
+                    complex(expand_activations(e).subs(values).evalf(30))
+                    for e in (left, right)
+                )
+                np.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-12, err_msg=side)
+
+    def _check_array(self, sides: tuple[str, ...]) -> None:
+        left, right = (self._parse(s, "array") for s in sides)
+        expected = self._array_value(left)
+        got = np.asarray(self._array_value(right))
+        np.testing.assert_allclose(
+            np.reshape(got, np.shape(expected)),
+            expected,
+            rtol=1e-9,
+            atol=1e-12,
+            err_msg=sides[1],
+        )
+
+    def _array_value(self, expr: sp.Expr) -> Any:
+        """``expr`` in NumPy, a vector being a column: ``u v^T`` is an outer product."""
+        symbols = sorted(expr.free_symbols, key=lambda s: s.name)
+        values = [
+            self.evaluator.widths[s] if s.is_integer else _column(self._values(s.name))
+            for s in symbols
+        ]
+        operations = {
+            "MatProd": lambda a, b: a @ b,
+            "Transposed": lambda a: np.transpose(a),
+            "SumAxes": lambda a, *axes: _column(
+                np.sum(a, axis=tuple(int(x) for x in axes) or None)
+            ),
+            "LogSumExp": lambda a, axis: _column(logsumexp(a, axis=int(axis))),
+            "Heaviside": lambda a, at_zero=0: np.heaviside(a, at_zero),
+            "sigmoid": expit,
+            "softplus": lambda a: np.logaddexp(0, a),
+        }
+        function = sp.lambdify(
+            symbols, expand_activations(expr), modules=[operations, "scipy", "numpy"]
+        )
+        return function(*values)
+
+    def _check_worked(self, sides: tuple[str, ...], worked: dict[str, Any]) -> None:
+        left, right = (self._parse(s, "array") for s in sides)
+        name = "loss" if left == sp.Symbol("L") else left.name
+        expected = np.asarray(worked[name], dtype=float)
+        got = np.asarray(
+            np.array(
+                right.tolist() if isinstance(right, sp.MatrixBase) else right,
+                dtype=float,
+            )
+        )
+        np.testing.assert_allclose(
+            np.reshape(got, expected.shape), expected, rtol=1e-5, err_msg=sides[1]
+        )
+
+
+def _column(values: np.ndarray) -> np.ndarray:
+    values = np.asarray(values, dtype=float)
+    return values.reshape(-1, 1) if values.ndim == 1 else values
+
+
+def _indices(expr: sp.Expr) -> set[sp.Symbol]:
+    """The free indices of ``expr``: integer symbols that are not sizes."""
+    return {
+        s
+        for s in expr.free_symbols
+        if s.is_integer and not s.is_positive and isinstance(s, sp.Symbol)
+    }
+
+
+def check_document(path: Path, spec: NetworkSpec, reader: Reader, worked=None) -> int:
+    """Check every equation of the document at ``path`` (printed from ``spec``);
+    returns how many were checked."""
+    table, found = equations(path)
+    assert table, f"{path.name}: no names table"
+    checker = Checker(reader, small(spec), table)
+    sizes = [e for e in found if e.section == "sizes"]
+    for equation in sizes:
+        size = reader.parse(equation.sides[0], checker.notation("index"))
+        assert build_network(spec).widths[size] == int(equation.sides[1]), equation
+    for equation in found:
+        checker.check(equation, worked)
+    return checker.checked

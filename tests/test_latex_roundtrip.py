@@ -1,0 +1,171 @@
+"""What the documents print is the math: every equation, read back from the printed
+LaTeX by SymPy's parser, evaluates to what the expression it was printed from computes.
+
+See :mod:`tests.latex_roundtrip` for how derive's notation is read back.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from derive.derivation import derive
+from derive.evaluate import evaluate
+from derive.network import build_network
+from derive.render import render
+from derive.spec import load_spec, parse_spec
+from tests.conftest import GENERATED, SPECS
+from tests.latex_roundtrip import Notation, Reader, check_document, equations, small
+
+DOCUMENTS = sorted([*GENERATED.glob("*.tex"), *GENERATED.glob("*.md")])
+SPEC_OF = {load_spec(p).name: load_spec(p) for p in SPECS.glob("*.toml")}
+
+
+@pytest.fixture(scope="module")
+def reader(tmp_path_factory) -> Reader:
+    return Reader(tmp_path_factory.mktemp("grammar"))
+
+
+def worked_numbers(spec):
+    if spec.worked_point is None:
+        return None
+    point = {("y_observed" if k == "y" else k): v for k, v in spec.worked_point.items()}
+    return evaluate(derive(build_network(spec)), point)
+
+
+@pytest.mark.parametrize("path", DOCUMENTS, ids=lambda p: p.name)
+def test_every_committed_equation_reads_back_as_the_math(reader, path):
+    spec = SPEC_OF[path.stem]
+    _, found = equations(path)
+    checked = check_document(path, spec, reader, worked_numbers(spec))
+    displayed = [e for e in found if e.section != "sizes"]
+    assert checked == len(displayed) >= 20
+
+
+# Formulas chosen to stress the printer: sums and differences as factors, quotients,
+# powers of sums, nested calls, constants, kinks.
+CUSTOM_ACTIVATIONS = [
+    "x * sigmoid(x)",
+    "x**3 / (x**4 + 6)",
+    "(1 - x) * (x + 2) * sigmoid(x)",
+    "x * tanh(softplus(x))",
+    "sqrt(1 + x**2) - 1",
+    "(x - 1)**2 * exp(-x) / (2 + x**2)",
+    "abs(x) * atan(x) - cos(x) / 3",
+    "max(x, 0.5 * x) + min(x, 0) * sinh(x / 2)",
+    "x * erf(x / sqrt(2)) - pi * exp(-x**2) + e",
+    "log(1 + exp(-x)) * (tanh(x) - sigmoid(-x))",
+]
+CUSTOM_LOSSES = [
+    "sqrt(1 + (y_predicted - y)**2) - 1",
+    "(y_predicted - y)**4 / 4",
+    "(y_predicted - y) * (1 - y) * sigmoid(y_predicted)",
+    "abs(y_predicted - y) / (1 + abs(y))",
+]
+ACTIVATIONS = ["identity", "relu", "leaky_relu", "sigmoid", "tanh", "softplus", "gelu"]
+LOSSES = ["squared", "mse", "huber", "binary_cross_entropy", "softmax_cross_entropy"]
+
+
+def spec_text(n_in, layers, loss, reduction, style, shapes) -> str:
+    text = f'name = "net"\ninput = {n_in}\nstyle = "{style}"\nshapes = "{shapes}"\n'
+    for n, (width, activation, bias) in enumerate(layers):
+        text += f"[[layers]]\nwidth = {width}\nbias = {str(bias).lower()}\n"
+        if activation in CUSTOM_ACTIVATIONS:
+            text += f'activation = "custom"\nexpression = "{activation}"\n'
+            text += f'function_name = "f{n}"\n'
+        else:
+            text += f'activation = "{activation}"\n'
+        if activation == "leaky_relu":
+            text += "slope = 0.2\n"
+    text += f'[loss]\nreduction = "{reduction}"\n'
+    if loss in CUSTOM_LOSSES:
+        return text + f'kind = "custom"\nexpression = "{loss}"\n'
+    if loss == "huber":
+        return text + 'kind = "huber"\ndelta = 0.5\n'
+    return text + f'kind = "{loss}"\n'
+
+
+layer = st.tuples(
+    st.integers(1, 3),
+    st.sampled_from([*ACTIVATIONS, *CUSTOM_ACTIVATIONS]),
+    st.booleans(),
+)
+
+
+@settings(
+    max_examples=max(settings().max_examples // 20, 5),  # each reads two documents
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    n_in=st.integers(1, 3),
+    layers=st.lists(layer, min_size=1, max_size=3),
+    loss=st.sampled_from([*LOSSES, *CUSTOM_LOSSES]),
+    reduction=st.sampled_from(["mean", "sum"]),
+    style=st.sampled_from(["vectorized", "unrolled"]),
+    shapes=st.sampled_from(["torch", "problem_set"]),
+)
+def test_random_networks_print_the_math(
+    reader, tmp_path, n_in, layers, loss, reduction, style, shapes
+):
+    """Random [[layers]] specs: activations, losses, custom formulas, both styles
+    and both shapes; every equation of both documents reads back as the math."""
+    if loss == "softmax_cross_entropy":  # needs two classes or more
+        width, activation, bias = layers[-1]
+        layers = [*layers[:-1], (max(width, 2), activation, bias)]
+    spec = parse_spec(
+        spec_text(n_in, layers, loss, reduction, style, shapes), "net.toml"
+    )
+    for output in render(spec, "net.toml"):
+        if output.name.endswith(".py"):
+            continue
+        path = tmp_path / output.name
+        path.write_text(output.text)
+        assert check_document(path, spec, reader) >= 5
+
+
+def test_the_issue_s_examples_read_back(reader, tmp_path):
+    """``swish'(x)`` lost the brackets around ``1 - sigma(x)``; a sigmoid layer's
+    matrix form read ``1 - h (dL/dh \\odot h)``; a scalar definition got ``\\odot``."""
+    text = spec_text(
+        2,
+        [
+            (3, "sigmoid", True),
+            (2, "x**3 / (x**4 + 6)", True),
+            (2, "x * sigmoid(x)", True),
+        ],
+        "mse",
+        "mean",
+        "vectorized",
+        "torch",
+    )
+    spec = parse_spec(text, "net.toml")
+    outputs = {o.name: o.text for o in render(spec, "net.toml")}
+    assert r"\odot" not in outputs["net.md"].split("## Activations")[1].split("##")[0]
+    for name, text in outputs.items():
+        if name.endswith((".md", ".tex")):
+            (tmp_path / name).write_text(text)
+            assert check_document(tmp_path / name, spec, reader) >= 20
+
+
+def test_a_misprinted_equation_is_caught(reader, tmp_path):
+    """The check is not vacuous: the issue's misprint of swish' fails it."""
+    spec = SPEC_OF["swish_custom"]
+    text = (GENERATED / "swish_custom.md").read_text()
+    right = r"x \left(1 - \sigma\left(x\right)\right) \sigma\left(x\right)"
+    wrong = r"1 - \sigma\left(x\right) \left(x \sigma\left(x\right)\right)"
+    assert right in text
+    (tmp_path / "swish_custom.md").write_text(text.replace(right, wrong))
+    with pytest.raises(AssertionError, match="Not equal to tolerance"):
+        check_document(tmp_path / "swish_custom.md", spec, reader)
+
+
+def test_sizes_are_the_spec_s(reader):
+    spec = SPEC_OF["mnist_classifier"]
+    table, _ = equations(GENERATED / "mnist_classifier.md")
+    network = build_network(small(spec))
+    notation = Notation(network, derive(network), dict(table))
+    size = reader.parse(r"n_{\text{in}}", notation)
+    assert build_network(spec).widths[size] == 784
+    assert np.isclose(float(reader.parse(r"\frac{\pi}{2}", notation)), np.pi / 2)
