@@ -2,6 +2,7 @@
 
     python -m benchmarks              # everything: a few minutes
     python -m benchmarks --quick      # tiny sizes in seconds, to check that it runs
+    python -m benchmarks --past-memory-gib 8   # a larger dataset for the Dask run
     python -m benchmarks --seed       # the seed network only (under a minute)
 
 Each size runs every method side by side in this one process, each in long turns;
@@ -20,7 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks import attention, derivation_time, gradient_speed
+from benchmarks import (
+    array_api,
+    attention,
+    derivation_time,
+    gradient_speed,
+    past_memory,
+)
 from benchmarks.networks import MNIST_SIZES, SWEEP_WIDTHS, Size, sweep_size
 from benchmarks.peers import installed
 from benchmarks.plot import plot_sweep
@@ -69,6 +76,8 @@ def _gradient_table(rows: list[dict]) -> list[str]:
 SHORT_NAMES = {
     "derive, unrolled": "derive unrolled",
     "derive, vectorized": "derive vectorized",
+    "derive array_api, NumPy arrays": "array_api on NumPy",
+    "derive array_api, torch tensors": "array_api on torch",
     "hand-written scalar Python": "hand scalar",
     "hand-written NumPy": "hand NumPy",
     "torch loss.backward()": "torch backward",
@@ -100,6 +109,7 @@ def markdown(record: dict) -> str:
     lines += [f"- {k}: {v}" for k, v in record["machine"].items()]
     lines += ["", "## Summary: time per gradient of every parameter", ""]
     lines += summary(record)
+    rows = record["seed"] + record["mnist"] + record["sweep"]
     for title, key in (
         ("The seed network", "seed"),
         ("MNIST-sized networks", "mnist"),
@@ -107,6 +117,14 @@ def markdown(record: dict) -> str:
     ):
         if record.get(key):
             lines += ["", f"## {title}", "", *_gradient_table(record[key])]
+    lines += [
+        "",
+        "## The array_api target: one module, NumPy arrays and torch tensors",
+        "",
+        *array_api.table(rows),
+    ]
+    if record.get("past_memory"):
+        lines += ["", *past_memory.table(record["past_memory"])]
     if record.get("jax_compile"):
         lines += ["", "## jax compile time (apart from the per-call times above)", ""]
         lines += [
@@ -149,6 +167,13 @@ def main(argv: list[str] | None = None) -> int:
         help="folder for the results (default: benchmarks/results; none with --quick)",
     )
     parser.add_argument(
+        "--past-memory-gib",
+        type=float,
+        default=None,
+        help="size of the on-disk dataset for the Dask run (default 4; 0.01 with "
+        "--quick; 0 skips it)",
+    )
+    parser.add_argument(
         "--seed",
         action="store_true",
         help="the seed network only; results in seed.json and seed.md",
@@ -156,6 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     arguments = parser.parse_args(argv)
     if arguments.seed:
         return _seed_only(arguments.out or RESULTS)
+    gib = arguments.past_memory_gib
+    if gib is None:
+        gib = 0.01 if arguments.quick else 4.0
     if arguments.quick:
         seconds, turns, pause = 0.01, 2, 0.0
         mnist, sweep = QUICK_SIZES, (sweep_size(3),)
@@ -188,6 +216,13 @@ def main(argv: list[str] | None = None) -> int:
             ),
             "attention_derivation": attention.derivation_seconds(
                 repeats=attention_repeats, progress=progress
+            ),
+            "past_memory": (
+                past_memory.run(
+                    gib, rows_per_chunk=1024 if arguments.quick else 1 << 15
+                )
+                if gib and installed("distributed")
+                else {}
             ),
         }
     table = markdown(record)

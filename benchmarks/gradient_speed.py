@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks import seed
+from benchmarks.array_api import ARRAY_API_METHODS, array_api_methods
 from benchmarks.networks import (
     MNIST_SIZES,
     Size,
@@ -35,6 +36,12 @@ def methods(size: Size) -> dict[str, Callable[[], Any]]:
         "derive, vectorized": lambda: generated.gradients(params, x, y),
         "hand-written NumPy": lambda: hand(params, x, y),
     }
+    found.update(
+        array_api_methods(generated_module(size, target="array_api"), params, x, y)
+    )
+    for name in ARRAY_API_METHODS:
+        if name in found:
+            _check(name, found[name](), expected)
     for name, build in PEERS.items():
         function = build(size, params, x, y)
         if function is not None:

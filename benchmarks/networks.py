@@ -63,9 +63,12 @@ def sweep_size(width: int) -> Size:
     )
 
 
-def spec_text(size: Size, style: str = "vectorized", name: str = "bench") -> str:
+def spec_text(
+    size: Size, style: str = "vectorized", name: str = "bench", target: str = "numpy"
+) -> str:
     """The derive spec of ``size``: ReLU hidden layers, a linear output layer."""
     text = f'name = "{name}"\ninput = {size.widths[0]}\nstyle = "{style}"\n'
+    text += f'target = "{target}"\n'
     for n, width in enumerate(size.widths[1:]):
         last = n == len(size.widths) - 2
         activation = "identity" if last else "relu"
@@ -83,14 +86,21 @@ def import_file(path: Path, name: str) -> ModuleType:
     return module
 
 
-def generated_module(size: Size, style: str = "vectorized") -> ModuleType:
+def generated_module(
+    size: Size, style: str = "vectorized", target: str = "numpy"
+) -> ModuleType:
     """Run derive on ``size``'s spec and import the module it writes."""
-    name = f"bench_{style}_{'_'.join(map(str, size.widths))}_{size.loss}"
-    spec = parse_spec(spec_text(size, style, name), f"{name}.toml")
+    name = f"bench_{style}_{target}_{'_'.join(map(str, size.widths))}_{size.loss}"
+    return module_of_spec(spec_text(size, style, name, target), name)
+
+
+def module_of_spec(text: str, name: str) -> ModuleType:
+    """Run derive on the spec ``text`` (named ``name``) and import its module."""
+    spec = parse_spec(text, f"{name}.toml")
     output = render(spec, f"{name}.toml")[0]
     path = Path(tempfile.mkdtemp(prefix="derive-bench-")) / output.name
     path.write_text(output.text)
-    return import_file(path, name)
+    return import_file(path, spec.name)
 
 
 def problem(

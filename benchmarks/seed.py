@@ -9,10 +9,12 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.networks import import_file
+from benchmarks.array_api import array_api_methods
+from benchmarks.networks import import_file, module_of_spec
 from benchmarks.peers import installed
 
 GENERATED = Path(__file__).resolve().parent.parent / "generated"
+SEED_SPEC = Path(__file__).resolve().parent.parent / "specs" / "seed.toml"
 
 #: The problem set's worked point.
 POINT = {
@@ -95,12 +97,22 @@ def methods() -> dict[str, Callable[[], Any]]:
     """Every way of computing the seed's three gradients, checked equal first."""
     unrolled = import_file(GENERATED / "seed_unrolled.py", "bench_seed_unrolled")
     vectorized = import_file(GENERATED / "seed_mlp.py", "bench_seed_mlp")
+    array_api = module_of_spec(
+        SEED_SPEC.read_text().replace(
+            'name = "seed_mlp"', 'name = "bench_seed_array_api"\ntarget = "array_api"'
+        ),
+        "bench_seed_array_api",
+    )
     arrays = {k: np.asarray(v) for k, v in POINT.items()}
+    # The array_api module takes arrays only: x and y as 0-d arrays, for it and for
+    # the numpy target alike, so that the two compare on the same arguments.
+    x, y = np.asarray(X), np.asarray(Y)
     found: dict[str, Callable[[], Any]] = {
         "derive, unrolled": lambda: unrolled.gradients(POINT, X, Y),
         "hand-written scalar Python": lambda: hand_scalar(POINT, X, Y),
-        "derive, vectorized": lambda: vectorized.gradients(arrays, X, Y),
+        "derive, vectorized": lambda: vectorized.gradients(arrays, x, y),
         "hand-written NumPy": lambda: hand_numpy(arrays, X, Y),
+        **array_api_methods(array_api, arrays, x, y),
     }
     if installed("torch"):
         import torch

@@ -406,7 +406,9 @@ class _Points:
                 arrays[array.name] = self._target(shape, integers=True)
                 continue
             values = self.rng.choice([-2.0, -1.0, 1.0, 2.0], size=shape)
-            keep = self.rng.random(shape) < (1.0 if array.role is Role.INPUT else density)
+            keep = self.rng.random(shape) < (
+                1.0 if array.role is Role.INPUT else density
+            )
             arrays[array.name] = np.where(keep, values, 0.0)
         return arrays
 

@@ -30,6 +30,10 @@ class ActivationCode:
     math: str
     derivative_code: str
     derivative_math: str
+    #: Whether the code calls the array module (then an array_api function looks up
+    #: its namespace first).
+    calls_module: bool = False
+    derivative_calls_module: bool = False
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,7 @@ class HelperCode:
     name: str
     code: str
     math: str
+    calls_module: bool = False
 
 
 def primitives_used(network: Network, more: Iterable[sp.Expr]) -> tuple[str, ...]:
@@ -79,28 +84,31 @@ def scalar_functions(
     """
     callable_names = frozenset(calls)
 
-    def body(name: str, formula: sp.Expr) -> str:
-        return printer(helpers=callable_names - {name}).doprint(formula)
+    def body(formula: sp.Expr, helpers: frozenset[str]) -> tuple[str, bool]:
+        """The code of ``formula``, and whether it calls a module (SymPy's printers
+        record the modules they call in ``module_imports``)."""
+        code_printer = printer(helpers=helpers)
+        return code_printer.doprint(formula), bool(code_printer.module_imports)
 
-    activations = tuple(
-        ActivationCode(
-            name=name,
-            code=body(name, function.formula),
-            math=text(written_out(function.formula)),
-            derivative_code=printer(helpers=callable_names).doprint(
-                function.derivative.formula
-            ),
-            derivative_math=text(function.derivative.formula),
+    activations = []
+    for name, function in network.functions.items():
+        code, calls_module = body(function.formula, callable_names - {name})
+        derivative, derivative_calls = body(function.derivative.formula, callable_names)
+        activations.append(
+            ActivationCode(
+                name=name,
+                code=code,
+                math=text(written_out(function.formula)),
+                derivative_code=derivative,
+                derivative_math=text(function.derivative.formula),
+                calls_module=calls_module,
+                derivative_calls_module=derivative_calls,
+            )
         )
-        for name, function in network.functions.items()
-    )
-    helpers = tuple(
-        HelperCode(
-            name,
-            body(name, PRIMITIVES[name](X)),
-            text(PRIMITIVES[name](X).rewrite(sp.exp)),
-        )
-        for name in primitives
-        if name not in network.functions
-    )
-    return activations, helpers
+    helpers = []
+    for name in primitives:
+        if name not in network.functions:
+            code, calls_module = body(PRIMITIVES[name](X), callable_names - {name})
+            math = text(PRIMITIVES[name](X).rewrite(sp.exp))
+            helpers.append(HelperCode(name, code, math, calls_module))
+    return tuple(activations), tuple(helpers)

@@ -25,6 +25,7 @@ from derive.passes.to_array import LogSumExp, to_array
 from derive.printing.code import Printers
 from derive.printing.numpy_code import NumPyCodePrinter
 from derive.printing.text import text
+from derive.targets import TARGETS, Target
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class Function:
     doc: str
     returns_array: bool
     reads_target: bool  # whether its code reads y_observed, which it then checks
+    namespace: str = ""  # the array_api target's namespace line, when the code needs it
 
 
 @dataclass(frozen=True)
@@ -64,9 +66,10 @@ class ModuleContext:
     """Everything the module template needs; each code string is printed by SymPy."""
 
     network: Network
+    target: Target
     activations: tuple[ActivationCode, ...]
     helpers: tuple[HelperCode, ...]
-    imports: tuple[str, ...]  # modules besides numpy the code uses: scipy.special
+    imports: tuple[str, ...]  # modules besides the array module: scipy.special
     log_sum_exp: bool  # whether the module needs its logsumexp helper
     class_labels: bool  # whether y may be given as integer class labels
     parameters: tuple[Parameter, ...]
@@ -81,12 +84,18 @@ class ModuleContext:
     backward_parameters: tuple[str, ...]
     partials: tuple[Function, ...]
     sizes: tuple[tuple[str, int], ...]
+    #: The namespace lines of mlp, loss and gradients (empty for a fixed module, or
+    #: where the code calls no array function).
+    forward_namespace: str = ""
+    loss_namespace: str = ""
+    backward_namespace: str = ""
 
 
 def module_context(derivation: Derivation) -> ModuleContext:
     """Print every expression of ``derivation`` for the module template."""
     network = derivation.network
     assert isinstance(network, Network), "a [[layers]] network"
+    target = TARGETS[network.spec.target]
     widths = network.widths
     # Each gradient in array form, converted once for every function that prints it.
     arrays = {
@@ -96,14 +105,17 @@ def module_context(derivation: Derivation) -> ModuleContext:
     functions = network.functions
     primitives = primitives_used(network, arrays.values())
     helper_names = {*functions, *primitives}
-    printer = Printers(NumPyCodePrinter)
+    printer = Printers(target.printer)
     activations, helpers = scalar_functions(network, primitives, printer, helper_names)
     printed = list(arrays.values())
+    forward_printer = printer(None, helper_names)
 
-    def code(expr: sp.Expr, axes: tuple, names: dict[str, str] | None = None) -> str:
+    def code(
+        expr: sp.Expr, axes: tuple, code_printer: NumPyCodePrinter = forward_printer
+    ) -> str:
         array = to_array(expr.xreplace(widths), axes)
         printed.append(array)
-        return printer(names, helper_names).doprint(array)
+        return code_printer.doprint(array)
 
     forward = tuple(
         Assignment(
@@ -112,8 +124,8 @@ def module_context(derivation: Derivation) -> ModuleContext:
         for v in network.values[1:]
     )
     output = network.output
-    loss_names = {N_BATCH.name: f"{output.name}.shape[0]"}
-    loss_code = code(network.loss_of_prediction, (), loss_names)
+    loss_printer = printer({N_BATCH.name: f"{output.name}.shape[0]"}, helper_names)
+    loss_code = code(network.loss_of_prediction, (), loss_printer)
     local = printer({N_BATCH.name: "x.shape[0]", "y_observed": "y"}, helper_names)
     backward = tuple(
         Assignment(
@@ -132,17 +144,22 @@ def module_context(derivation: Derivation) -> ModuleContext:
         computed=tuple(v.name for v in network.values),
         batch_code='variable_dict["x"].shape[0]',
     )
-    partials = _partials(derivation, arrays, helper_names, printer, calling)
+    partials = _partials(derivation, arrays, helper_names, target, printer, calling)
     gradient_of = {g.target.name: g.name for g in derivation.gradients}
     parameters = tuple(
         Parameter(p.name, network.shape(p), describe(p), gradient_of[p.name])  # type: ignore[arg-type]
         for p in network.parameters
     )
+    # The namespace is the data's: parameters may be NumPy arrays next to Dask data.
+    forward_namespace = (
+        target.namespace_line("x", given=True) if _calls_module(forward_printer) else ""
+    )
     return ModuleContext(
         network=network,
+        target=target,
         activations=activations,
         helpers=helpers,
-        imports=printer.imports(besides=["numpy"]),
+        imports=printer.imports(besides=[target.module]),
         log_sum_exp=any(array.has(LogSumExp) for array in printed),
         class_labels=network.kind.kind == "softmax_cross_entropy",
         parameters=parameters,
@@ -159,7 +176,24 @@ def module_context(derivation: Derivation) -> ModuleContext:
         ),
         partials=partials,
         sizes=tuple((s.name, n) for s, n in widths.items()),
+        forward_namespace=forward_namespace,
+        loss_namespace=(
+            target.namespace_line("y_predicted, y_observed")
+            if _calls_module(loss_printer)
+            else ""
+        ),
+        backward_namespace=(
+            target.namespace_line("x, y")
+            if forward_namespace or _calls_module(local)
+            else ""
+        ),
     )
+
+
+def _calls_module(printer: NumPyCodePrinter) -> bool:
+    """Whether the code ``printer`` printed calls its array module (``xp``), as SymPy's
+    printers record in ``module_imports``."""
+    return printer._module in printer.module_imports
 
 
 def equation(left: sp.Expr, right: sp.Expr) -> str:
@@ -179,6 +213,7 @@ def _partials(
     derivation: Derivation,
     arrays: dict[str, sp.Expr],
     helpers: set[str],
+    target: Target,
     printer: Printers,
     calling: Calling,
 ) -> tuple[Function, ...]:
@@ -206,15 +241,22 @@ def _partials(
         for upstream, args in arguments.items():
             if upstream != gradient.name:
                 names[upstream] = f"{upstream}({', '.join(args)})"
-        target = gradient.target.name
+        code_printer = printer(names, helpers)
+        code = code_printer.doprint(array)
+        namespace = f"*{calling.values}.values()"
         functions.append(
             Function(
                 name=gradient.name,
                 arguments=ordered,
-                code=printer(names, helpers).doprint(array),
+                code=code,
                 math=equation(gradient.array.element, gradient.expression),
-                doc=f"Gradient of the loss with respect to ``{target}``.",
+                doc=f"Gradient of the loss with respect to ``{gradient.target.name}``.",
                 returns_array=bool(gradient.array.indices),
+                namespace=(
+                    target.namespace_line(namespace)
+                    if _calls_module(code_printer)
+                    else ""
+                ),
                 reads_target="y_observed" in symbols,
             )
         )
@@ -250,6 +292,7 @@ class EquationContext:
     """Everything ``equations.py.j2`` needs; each code string is printed by SymPy."""
 
     network: Graph
+    target: Target  # equation specs are generated for NumPy
     activations: tuple[ActivationCode, ...]
     helpers: tuple[HelperCode, ...]
     imports: tuple[str, ...]
@@ -341,6 +384,7 @@ def equation_module_context(derivation: Derivation) -> EquationContext:
     )
     return EquationContext(
         network=network,
+        target=TARGETS["numpy"],
         activations=activations,
         helpers=helpers,
         imports=printers.imports(besides=["numpy"]),
@@ -359,7 +403,9 @@ def equation_module_context(derivation: Derivation) -> EquationContext:
             for i in network.inputs
             if i.name in needed or (N_BATCH.name in needed and i.name == first_batched)
         ),
-        partials=_partials(derivation, arrays, helper_names, printers, calling),
+        partials=_partials(
+            derivation, arrays, helper_names, TARGETS["numpy"], printers, calling
+        ),
         sizes=tuple((s.name, n) for s, n in sizes.items()),
         batch_code=batch_code,
     )

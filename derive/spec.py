@@ -7,6 +7,8 @@ A spec describes a fully connected network::
     shapes = "problem_set"     # or "torch" (the default)
 
     style = "vectorized"       # or "unrolled": one line per neuron, plain floats
+    target = "numpy"           # or "array_api": one module for NumPy, torch, JAX,
+                               # CuPy and Dask arrays (see derive.targets)
 
     [[layers]]                 # one table per layer, input side first
     width = 3
@@ -61,6 +63,7 @@ from derive.errors import SpecError
 from derive.expressions import FormulaError
 from derive.functions import PRIMITIVES
 from derive.losses import LOSSES, make_loss
+from derive.targets import DEFAULT_TARGET, TARGETS
 
 SHAPES = ("torch", "problem_set")
 STYLES = ("vectorized", "unrolled")
@@ -77,6 +80,7 @@ TOP_FIELDS = (
     "input",
     "shapes",
     "style",
+    "target",
     "layers",
     "loss",
     "worked_point",
@@ -87,10 +91,11 @@ LAYER_FIELDS = ("width", "activation", "bias", "slope", "expression", "function_
 LOSS_FIELDS = ("kind", "reduction", "delta", "expression")
 
 #: Modules a generated module may import besides the standard library's (numpy,
-#: scipy.special for erf). A spec's name becomes a module's name next to other
-#: generated modules, so it must not shadow any of these or the standard library's
-#: (tests check that every import in generated code is among them).
-RUNTIME_MODULES = frozenset({"numpy", "scipy"})
+#: scipy.special for erf, array_api_compat for the array_api target). A spec's name
+#: becomes a module's name next to other generated modules, so it must not shadow
+#: any of these or the standard library's (tests check that every import in
+#: generated code is among them).
+RUNTIME_MODULES = frozenset({"numpy", "scipy", "array_api_compat"})
 SHADOWED_MODULES = RUNTIME_MODULES | sys.stdlib_module_names
 
 _FUNCTION_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -105,6 +110,9 @@ _RESERVED = frozenset(
         "gradients",
         "numpy",
         "scipy",
+        "xp",
+        "array_namespace",
+        "device",
         "math",
         "logsumexp",
         "overload",
@@ -164,6 +172,8 @@ class NetworkSpec:
     #: x, y and every parameter as numbers or nested lists; shapes are checked when
     #: the network is built (see :mod:`derive.evaluate`).
     worked_point: dict[str, Any] | None = None
+    #: The array library the module is written for: a key of derive.targets.TARGETS.
+    target: str = DEFAULT_TARGET
 
 
 def load_spec(path: Path | str) -> NetworkSpec | EquationSpec:
@@ -273,6 +283,17 @@ class _Reader:
         )
         shapes = self.choice(data.get("shapes", "torch"), "shapes", SHAPES)
         style = self.choice(data.get("style", "vectorized"), "style", STYLES)
+        target = self.choice(
+            data.get("target", DEFAULT_TARGET), "target", tuple(TARGETS)
+        )
+        if style not in TARGETS[target].styles:
+            raise self.fail(
+                "target",
+                f"{target!r} writes array code, and style = {style!r} works on "
+                "Python floats, one variable per element; use style = "
+                f"{' or '.join(repr(s) for s in TARGETS[target].styles)}, "
+                'or target = "numpy"',
+            )
         layers = self.required(data, "layers", "layers")
         if not isinstance(layers, list) or not all(isinstance(t, dict) for t in layers):
             raise self.fail("layers", "must be an array of tables ([[layers]])")
@@ -286,6 +307,7 @@ class _Reader:
         layer_specs = tuple(self.layer(t, f"layers[{n}]") for n, t in enumerate(layers))
         self.check_function_names(layer_specs)
         loss_spec = self.loss(loss)
+        self.check_target(target, layer_specs, loss_spec)
         if loss_spec.kind == "softmax_cross_entropy" and layer_specs[-1].width < 2:
             raise self.fail(
                 f"layers[{len(layer_specs) - 1}].width",
@@ -307,6 +329,7 @@ class _Reader:
             loss=loss_spec,
             source=Path(self.path).as_posix(),
             worked_point=worked_point,
+            target=target,
         )
 
     def layer(self, table: dict[str, Any], where: str) -> LayerSpec:
@@ -447,6 +470,37 @@ class _Reader:
                     "one network uses one formula per function name",
                 )
             seen.setdefault(name, (n, formula))
+
+    def check_target(
+        self, target: str, layers: tuple[LayerSpec, ...], loss: LossSpec
+    ) -> None:
+        """Refuse, before deriving, a function the target's arrays cannot compute."""
+        refused = TARGETS[target].refuses
+        formulas = [
+            (
+                f"layers[{n}].{'expression' if layer.activation == 'custom' else 'activation'}",
+                layer.activation
+                if layer.activation != "custom"
+                else repr(layer.expression),
+                definition(layer.activation, layer.slope, layer.expression),
+            )
+            for n, layer in enumerate(layers)
+        ]
+        formulas.append(
+            (
+                "loss.kind" if loss.kind != "custom" else "loss.expression",
+                loss.kind if loss.kind != "custom" else repr(loss.expression),
+                make_loss(loss.kind, loss.delta, loss.expression).element,
+            )
+        )
+        for field, what, formula in formulas:
+            for function, reason in refused.items():
+                if formula is not None and formula.has(function):
+                    raise self.fail(
+                        field,
+                        f"{what} needs {function.__name__}, which target = "
+                        f'"{target}" cannot compute ({reason}); use target = "numpy"',
+                    )
 
     def check_unrolled_size(self, size: int, layers: tuple[LayerSpec, ...]) -> None:
         count = 0

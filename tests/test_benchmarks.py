@@ -30,6 +30,14 @@ def test_benchmarks_run_at_a_tiny_size(tmp_path):
     } <= methods
     assert {"derive, unrolled", "hand-written scalar Python"} <= methods
     assert "torch loss.backward()" in methods  # torch is installed with the tests
+    assert {
+        "derive array_api, NumPy arrays",
+        "derive array_api, torch tensors",
+    } <= methods
+    past_memory = record["past_memory"]
+    assert past_memory["samples"] > past_memory["rows_per_chunk"]
+    assert past_memory["max_relative_difference"] < 1e-4
+    assert all(peak > 0 for peak in past_memory["worker_peak_bytes"])
     assert all(row["us"] > 0 for row in rows)
     assert {row["style"] for row in record["derivation"]} == {"vectorized", "unrolled"}
     attention = record["attention"]
@@ -48,4 +56,27 @@ def test_benchmarks_run_at_a_tiny_size(tmp_path):
     assert "## Self-attention block" in table
     assert table.startswith("## Machine")
     assert "## Summary: time per gradient of every parameter" in table
+    assert "## The array_api target" in table and "## Past memory" in table
     assert table in result.stdout
+
+
+def test_the_gpu_check_runs_its_torch_part_on_the_cpu():
+    """benchmarks/gpu_check.py needs a GPU to mean anything; with --device cpu its
+    torch comparisons run here, so that the script cannot rot."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.gpu_check",
+            "--device",
+            "cpu",
+            "--no-timing",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "FAILED" not in result.stdout
+    assert result.stdout.count(" ok\n") >= 40

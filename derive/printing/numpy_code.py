@@ -13,7 +13,21 @@ from derive.printing.code import CodePrinterMixin
 
 class NumPyCodePrinter(CodePrinterMixin, NumPyPrinter):
     """SymPy's ``NumPyPrinter``, plus the array operations (:mod:`derive.passes.to_array`),
-    readable names and the stable forms of the functions SymPy lacks."""
+    readable names and the stable forms of the functions SymPy lacks.
+
+    Every array function is called through ``self._module`` (SymPy's own parameter
+    for the array module, recorded in ``module_imports``), so a subclass for another
+    array library changes the module and the few calls that differ, not the rest.
+    """
+
+    def _call(self, function: str, *arguments: str) -> str:
+        """``numpy.function(arguments)``, in this printer's array module."""
+        name = self._module_format(f"{self._module}.{function}")
+        return f"{name}({', '.join(arguments)})"
+
+    def _helper_call(self, function: str, *arguments: str) -> str:
+        """A call of a function the generated module defines (``relu``, ``logsumexp``)."""
+        return f"{function}({', '.join(arguments)})"
 
     def _print_MatProd(self, expr: sp.Expr) -> str:
         left, right = (
@@ -25,12 +39,12 @@ class NumPyCodePrinter(CodePrinterMixin, NumPyPrinter):
         return f"{self.parenthesize(expr.args[0], PRECEDENCE['Atom'], strict=True)}.T"
 
     def _print_Outer(self, expr: sp.Expr) -> str:
-        return f"numpy.outer({self._print(expr.args[0])}, {self._print(expr.args[1])})"
+        return self._call("outer", *(self._print(a) for a in expr.args))
 
     def _print_SumAxes(self, expr: sp.Expr) -> str:
         operand, *axes = expr.args
         if not axes:
-            return f"numpy.sum({self._print(operand)})"
+            return self._call("sum", self._print(operand))
         axis = self._print(axes[0]) if len(axes) == 1 else self._print(tuple(axes))
         return f"{self.parenthesize(operand, PRECEDENCE['Atom'], strict=True)}.sum(axis={axis})"
 
@@ -38,8 +52,7 @@ class NumPyCodePrinter(CodePrinterMixin, NumPyPrinter):
         """Always with ``optimize=True``: bare einsum is 5-7x slower than BLAS."""
         subscripts, *operands = expr.args
         arguments = ", ".join(self._print(o) for o in operands)
-        einsum = self._module_format(f"{self._module}.einsum")
-        return f'{einsum}("{subscripts.name}", {arguments}, optimize=True)'
+        return self._call("einsum", f'"{subscripts.name}"', arguments, "optimize=True")
 
     def _print_TensorDot(self, expr: sp.Expr) -> str:
         left, right, left_axes, right_axes = expr.args
@@ -87,9 +100,9 @@ class NumPyCodePrinter(CodePrinterMixin, NumPyPrinter):
         value = at_zero[0] if at_zero else sp.Rational(1, 2)  # SymPy's default
         x = self._print(arg)
         if value not in (0, 1):
-            return f"numpy.heaviside({x}, {self._print(sp.Float(value))})"
-        compare = "greater" if value == 0 else "greater_equal"
-        return f"numpy.{compare}({x}, 0).astype(numpy.result_type({x}, 0.0))"
+            return self._call("heaviside", x, self._print(sp.Float(value)))
+        compare = self._call("greater" if value == 0 else "greater_equal", x, "0")
+        return f"{compare}.astype({self._call('result_type', x, '0.0')})"
 
     def _print_Max(self, expr: sp.Expr) -> str:
         return self._pairwise("maximum", expr.args)
@@ -105,13 +118,6 @@ class NumPyCodePrinter(CodePrinterMixin, NumPyPrinter):
             text = f"{function}({self._print(arg)}, {text})"
         return text
 
-    def _print_Min(self, expr: sp.Expr) -> str:
-        if len(expr.args) != 2:
-            return super()._print_Min(expr)  # functools.reduce, recorded as an import
-        return (
-            f"numpy.minimum({self._print(expr.args[0])}, {self._print(expr.args[1])})"
-        )
-
     def _print_NewAxes(self, expr: sp.Expr) -> str:
         operand, *flags = expr.args
         key = ", ".join(":" if flag else "None" for flag in flags)
@@ -120,20 +126,20 @@ class NumPyCodePrinter(CodePrinterMixin, NumPyPrinter):
     def _print_LogSumExp(self, expr: sp.Expr) -> str:
         operand, *axes = expr.args
         axis = self._print(axes[0]) if len(axes) == 1 else self._print(tuple(axes))
-        return f"logsumexp({self._print(operand)}, axis={axis})"
+        return self._helper_call("logsumexp", self._print(operand), f"axis={axis}")
 
     def _print_sigmoid(self, expr: sp.Expr) -> str:
         arg = self._print(expr.args[0])
         if "sigmoid" in self.helpers:
-            return f"sigmoid({arg})"
+            return self._helper_call("sigmoid", arg)
         negated = self._print(-expr.args[0])
-        return f"numpy.exp(-numpy.logaddexp(0, {negated}))"
+        return self._call("exp", "-" + self._call("logaddexp", "0", negated))
 
     def _print_softplus(self, expr: sp.Expr) -> str:
         arg = self._print(expr.args[0])
         if "softplus" in self.helpers:
-            return f"softplus({arg})"
-        return f"numpy.logaddexp(0, {arg})"
+            return self._helper_call("softplus", arg)
+        return self._call("logaddexp", "0", arg)
 
     def _print_erf(self, expr: sp.Expr) -> str:
         # _module_format records the import in module_imports, as SymPy's own do.
@@ -141,7 +147,7 @@ class NumPyCodePrinter(CodePrinterMixin, NumPyPrinter):
         return f"{erf}({self._print(expr.args[0])})"
 
     def _print_Abs(self, expr: sp.Expr) -> str:
-        return f"numpy.abs({self._print(expr.args[0])})"
+        return self._call("abs", self._print(expr.args[0]))
 
     def _print_Piecewise(self, expr: sp.Piecewise) -> str:
         """Two pieces as ``numpy.where``; a step between two numbers as a Heaviside.
@@ -156,7 +162,7 @@ class NumPyCodePrinter(CodePrinterMixin, NumPyPrinter):
         if step is not None:
             return self._print(step)
         parts = (self._print(part) for part in (condition, value, otherwise))
-        return f"numpy.where({', '.join(parts)})"
+        return self._call("where", *parts)
 
     def _print_Rational(self, expr: sp.Rational) -> str:
         return f"{expr.p}/{expr.q}"

@@ -1,0 +1,177 @@
+"""Print array expressions for any library of the Python array API standard (2023.12).
+
+The generated module calls every array function through ``xp``, the namespace
+``array_api_compat.array_namespace`` finds for its arguments (NumPy, torch, JAX, CuPy,
+Dask, array-api-strict). :class:`ArrayAPICodePrinter` is derive's NumPy printer with
+``_module = "xp"`` and the calls that the standard spells differently:
+
+- no ``outer`` or ``einsum``: an outer product is ``a[:, None] * b``;
+- no methods beyond the standard's: ``xp.sum(a, axis=0)``, ``xp.astype(a, dtype)``;
+- functions take arrays only (Python scalars only next to operators), so
+  ``maximum(0, x)`` is ``xp.maximum(x, xp.zeros_like(x))``, which keeps ``x``'s dtype
+  and device, and passes NaN on as NumPy's does;
+- no ``erf``: gelu cannot be written, and the spec is refused before anything is
+  derived (:mod:`derive.targets`).
+
+Calls of the module's own functions (``relu``, ``logsumexp``) pass ``xp=xp`` on, so a
+call of ``gradients`` looks the namespace up once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sympy as sp
+from sympy.printing.numpy import _known_functions_numpy
+from sympy.printing.precedence import PRECEDENCE
+
+from derive.activations import Elementwise
+from derive.errors import DeriveError
+from derive.printing.numpy_code import NumPyCodePrinter
+
+#: The standard's elementwise functions, by SymPy's names where NumPy's differ.
+_STANDARD_NAMES = {
+    "arccos": "acos",
+    "arccosh": "acosh",
+    "arcsin": "asin",
+    "arcsinh": "asinh",
+    "arctan": "atan",
+    "arctan2": "atan2",
+    "arctanh": "atanh",
+}
+#: Elementwise functions of the 2023.12 standard.
+_STANDARD = frozenset(
+    """abs acos acosh asin asinh atan atan2 atanh ceil cos cosh exp expm1 floor hypot
+    isfinite isinf isnan log log1p log2 log10 logaddexp maximum minimum sign sin sinh
+    sqrt square tan tanh trunc""".split()
+)
+_ARRAY_API_FUNCTIONS = {
+    sympy_name: f"xp.{_STANDARD_NAMES.get(name, name)}"
+    for sympy_name, name in _known_functions_numpy.items()
+    if _STANDARD_NAMES.get(name, name) in _STANDARD
+}
+_ARRAY_API_CONSTANTS = {
+    "Exp1": "xp.e",
+    "Pi": "xp.pi",
+    "NaN": "xp.nan",
+    "Infinity": "xp.inf",
+}
+
+
+class ArrayAPICodePrinter(NumPyCodePrinter):
+    """:class:`NumPyCodePrinter` for the array API standard, through the namespace ``xp``."""
+
+    _module = "xp"
+    _kf = _ARRAY_API_FUNCTIONS
+    _kc = _ARRAY_API_CONSTANTS
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # SymPy's NumPyPrinter adds the math module's functions (math.erf) to the
+        # known ones; only the standard's may be printed here.
+        self.known_functions = dict(_ARRAY_API_FUNCTIONS)
+
+    def _helper_call(self, function: str, *arguments: str) -> str:
+        self.module_imports[self._module].add(function)
+        return super()._helper_call(function, *arguments, "xp=xp")
+
+    def _as_array(self, expr: sp.Expr, like: str) -> str:
+        """``expr`` as an array like the array ``like``: a number becomes
+        ``xp.full_like(like, number)``, since the standard's functions take arrays."""
+        if not expr.is_number:
+            return self._print(expr)
+        if expr == 0:
+            return self._call("zeros_like", like)
+        return self._call("full_like", like, self._print(sp.Float(expr)))
+
+    def _print_Outer(self, expr: sp.Expr) -> str:
+        left, right = expr.args
+        column = self.parenthesize(left, PRECEDENCE["Atom"], strict=True)
+        return f"{column}[:, None] * {self.parenthesize(right, PRECEDENCE['Mul'], strict=False)}"
+
+    def _print_SumAxes(self, expr: sp.Expr) -> str:
+        operand, *axes = expr.args
+        if not axes:
+            return self._call("sum", self._print(operand))
+        axis = self._print(axes[0]) if len(axes) == 1 else self._print(tuple(axes))
+        return self._call("sum", self._print(operand), f"axis={axis}")
+
+    def _print_Einsum(self, expr: sp.Expr) -> str:
+        raise DeriveError(
+            f"the array_api target has no einsum, needed for {expr}; "
+            'use target = "numpy"'
+        )
+
+    def _print_Heaviside(self, expr: sp.Expr) -> str:
+        """``x > 0`` in ``x``'s dtype; the value at 0 added where it is not 0 or 1."""
+        arg, *at_zero = expr.args
+        value = at_zero[0] if at_zero else sp.Rational(1, 2)
+        x = self.parenthesize(arg, PRECEDENCE["Atom"], strict=True)
+        step = self._call(
+            "astype", f"{x} > 0" if value != 1 else f"{x} >= 0", f"{x}.dtype"
+        )
+        if value in (0, 1):
+            return step
+        at = self._call("astype", f"{x} == 0", f"{x}.dtype")
+        return f"{step} + {self._print(sp.Float(value))} * {at}"
+
+    def _extremum(self, expr: sp.Expr, function: str) -> str:
+        arrays = [a for a in expr.args if not a.is_number]
+        like = self._print(arrays[0])
+        printed = [self._as_array(a, like) for a in expr.args if a is not arrays[0]]
+        result = like
+        for other in printed:
+            result = self._call(function, result, other)
+        return result
+
+    def _print_Max(self, expr: sp.Expr) -> str:
+        return self._extremum(expr, "maximum")
+
+    def _print_Min(self, expr: sp.Expr) -> str:
+        return self._extremum(expr, "minimum")
+
+    def _print_sigmoid(self, expr: sp.Expr) -> str:
+        (x,) = expr.args
+        if "sigmoid" in self.helpers:
+            return self._helper_call("sigmoid", self._print(x))
+        negated = self._print(-x)
+        zero = self._call("zeros_like", self._print(x))
+        return self._call("exp", "-" + self._call("logaddexp", zero, negated))
+
+    def _print_softplus(self, expr: sp.Expr) -> str:
+        (x,) = expr.args
+        arg = self._print(x)
+        if "softplus" in self.helpers:
+            return self._helper_call("softplus", arg)
+        return self._call("logaddexp", self._call("zeros_like", arg), arg)
+
+    def _print_erf(self, expr: sp.Expr) -> str:
+        raise DeriveError(
+            'the array_api target has no erf (gelu needs it); use target = "numpy"'
+        )
+
+    def _print_Piecewise(self, expr: sp.Piecewise) -> str:
+        if len(expr.args) != 2 or expr.args[1].cond is not sp.true:
+            return super()._print_Piecewise(expr)
+        (value, condition), (otherwise, _) = expr.args
+        if value.is_number and otherwise.is_number:
+            return super()._print_Piecewise(expr)  # a step: see NumPyCodePrinter
+        arrays = [p for p in (value, otherwise) if not p.is_number]
+        like = self._print(arrays[0])
+        return self._call(
+            "where",
+            self._print(condition),
+            self._as_array(value, like),
+            self._as_array(otherwise, like),
+        )
+
+    def _print_Function(self, expr: Any) -> str:
+        """An activation or its derivative as a call of the module's function
+        (``Elementwise._numpycode`` prints it for NumPy); any other function is one
+        the standard lacks, which the spec reader refuses first."""
+        if isinstance(expr, Elementwise):
+            return self._helper_call(expr.code_name, self._print(expr.args[0]))
+        raise DeriveError(
+            f"the array_api target has no function {expr.func.__name__}; "
+            'use target = "numpy"'
+        )
