@@ -211,7 +211,9 @@ class Reference:
 
     @property
     def network(self) -> Network:
-        return self.derivation.network
+        network = self.derivation.network
+        assert isinstance(network, Network), "audits take [[layers]] specs"
+        return network
 
 
 def _reference(spec_path: Path) -> Reference:
@@ -226,6 +228,11 @@ def _reference(spec_path: Path) -> Reference:
 @functools.lru_cache(maxsize=8)
 def _cached_reference(path: Path, shown: str, modified: int) -> Reference:
     spec = load_spec(path)
+    if not isinstance(spec, NetworkSpec):
+        raise AuditError(
+            f"{shown}: derive audit takes [[layers]] specs; specs written as "
+            "equations are not audited yet"
+        )
     given: Path | dict[str, Any] = path
     if spec.style == "unrolled":
         # The reference needs the problem set's d_loss_d_* functions, which only the
@@ -356,7 +363,7 @@ class _Points:
         self.rng = np.random.default_rng(seed)
         self.kinked = _kinked(self.network)
         self.classes = (
-            self.network.loss_kind.kind == "softmax_cross_entropy"
+            self.network.kind.kind == "softmax_cross_entropy"
             and self.network.observed.has_units
         )
         points = self._worked()

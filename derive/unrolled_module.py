@@ -139,7 +139,7 @@ def unrolled_context(derivation: Derivation, status: Status = quiet) -> Unrolled
             sorted({*printers.imports(), *(["math"] if log_sum_exp else [])})
         ),
         log_sum_exp=log_sum_exp,
-        class_labels=network.loss_kind.kind == "softmax_cross_entropy",
+        class_labels=network.kind.kind == "softmax_cross_entropy",
         parameters=tuple(
             Parameter(
                 p.name, network.sample_shape(p), describe(p), gradient_of[p.name].name

@@ -235,6 +235,6 @@ def test_custom_loss_summary_reads_as_english():
 
     custom = replace(spec, loss=LossSpec("custom", "sum", None, "(y_predicted - y)**2"))
     _, document = context(custom)
-    assert f"The loss is the {document.loss_summary}" == (
-        "The loss is the custom loss, summed over output units"
+    assert document.loss_summary == (
+        "The loss is the custom loss, summed over output units."
     )

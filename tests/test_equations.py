@@ -199,7 +199,7 @@ def test_a_value_with_several_users_shows_one_step_per_user():
     assert len(residual.of("h0").steps) == 2  # the skip and the tanh path
     assert len(residual.of("W1").steps) == 2  # its layer and the L2 penalty
     markdown = (GENERATED / "residual_mlp.md").read_text()
-    assert r"&\quad +" in markdown
+    assert r"&\qquad +" in markdown
     assert "h0 -.-> h1" in markdown  # the residual edge skips a column
 
 
@@ -223,7 +223,11 @@ def test_random_equation_graphs_match_torch(tmp_path_factory, text, batch, seed)
         expected.loss, rel=1e-9, abs=1e-12
     )
     got = module.gradients(params, **inputs)
+    # A gradient that is exactly 0 in the math (a bias under a log-softmax, which is
+    # shift-invariant) comes out as rounding noise of the terms that cancel: measure
+    # it against the network's largest gradient, not against itself.
+    largest = max(float(np.abs(g).max()) for g in expected.gradients.values())
     for name, gradient in got.items():
         assert gradient.shape == params[name].shape
-        scale = max(float(np.abs(expected.gradients[name]).max()), 1e-8)
+        scale = max(float(np.abs(expected.gradients[name]).max()), 1e-6 * largest, 1e-8)
         assert np.abs(gradient - expected.gradients[name]).max() <= 1e-9 * scale, name
