@@ -10,8 +10,12 @@ from types import ModuleType
 import pytest
 from hypothesis import settings
 
-#: ``pytest --hypothesis-profile=thorough`` runs the architecture search ten times longer.
-settings.register_profile("default", deadline=None)
+#: The default run draws the same examples every time (derandomize), so that a red
+#: run is the change's fault, not the draw's; ``pytest --hypothesis-profile=thorough``
+#: searches ten times longer with fresh random draws, and is how new cases are found
+#: (two CI runs at random drew a width-1 output and a per-sample lse that the LaTeX
+#: round trip then failed on; both are fixed and pinned in tests).
+settings.register_profile("default", deadline=None, derandomize=True)
 settings.register_profile("thorough", deadline=None, max_examples=400)
 settings.load_profile("default")
 

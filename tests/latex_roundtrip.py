@@ -536,7 +536,11 @@ class Checker:
             assert notation.last_local is not None, sides[0]
             elements = sp.Mul(*notation.last_local)
             indices = tuple(
-                dict.fromkeys(i for e in notation.last_local for i in e.indices)
+                dict.fromkeys(
+                    i  # a scalar numerator (one sample's lse) is a Symbol
+                    for e in notation.last_local
+                    for i in getattr(e, "indices", ())
+                )
             )
             expected = self._grid(left, indices, self._shape_of(elements, indices))
         for side in sides[1:]:
@@ -671,5 +675,9 @@ def check_document(path: Path, spec: NetworkSpec, reader: Reader, worked=None) -
         size = reader.parse(equation.sides[0], checker.notation("index"))
         assert build_network(spec).widths[size] == int(equation.sides[1]), equation
     for equation in found:
-        checker.check(equation, worked)
+        try:
+            checker.check(equation, worked)
+        except Exception as error:
+            error.add_note(f"{path.name}: {equation}")
+            raise
     return checker.checked

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from derive.derivation import derive
@@ -105,6 +105,28 @@ layer = st.tuples(
 @settings(
     max_examples=max(settings().max_examples // 20, 5),  # each reads two documents
     suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+# Cases random draws found: a width-1 output whose matrix-form derivative is a
+# product nested inside ``1/n_batch`` (printed juxtaposed, read as a matrix
+# product), and a per-sample lse (no indices) as a local derivative's numerator.
+@example(
+    n_in=2,
+    layers=[(2, "identity", False), (1, "identity", False)],
+    loss="(y_predicted - y) * (1 - y) * sigmoid(y_predicted)",
+    reduction="mean",
+    style="vectorized",
+    shapes="torch",
+)
+@example(
+    n_in=3,
+    layers=[
+        (3, "identity", False),
+        (2, "max(x, 0.5 * x) + min(x, 0) * sinh(x / 2)", True),
+    ],
+    loss="softmax_cross_entropy",
+    reduction="mean",
+    style="vectorized",
+    shapes="problem_set",
 )
 @given(
     n_in=st.integers(1, 3),

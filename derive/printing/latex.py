@@ -240,10 +240,14 @@ class DeriveLatexPrinter(LatexPrinter):
         matrix product) gets brackets, and so does a scalar coefficient that is a sum:
         ``(1 - h) (g \\odot h)``, never ``1 - h (g \\odot h)``.
         """
-        arrays = [f for f in expr.args if self._is_array(f)]
+        # A pass may leave a product unevaluated inside another (``1/n (a b c)``);
+        # SymPy's printer would juxtapose the inner factors, which reads as a
+        # matrix product, so the factors are taken from every level.
+        factors = _factors(expr)
+        arrays = [f for f in factors if self._is_array(f)]
         if len(arrays) < 2:
             return super()._print_Mul(expr)
-        scalars = [f for f in expr.args if not self._is_array(f)]
+        scalars = [f for f in factors if not self._is_array(f)]
         product = r" \odot ".join(self._factor(f) for f in arrays)
         coefficient = sp.Mul(*scalars)
         if coefficient == 1:
@@ -371,3 +375,11 @@ class DeriveLatexPrinter(LatexPrinter):
 
 def _transposed(expr: sp.Expr) -> sp.Expr:
     return expr.args[0] if isinstance(expr, Transposed) else Transposed(expr)
+
+
+def _factors(expr: sp.Expr) -> list[sp.Expr]:
+    """The factors of the product ``expr``, nested unevaluated products opened."""
+    factors: list[sp.Expr] = []
+    for factor in expr.args:
+        factors.extend(_factors(factor) if isinstance(factor, sp.Mul) else [factor])
+    return factors
