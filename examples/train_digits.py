@@ -1,14 +1,17 @@
-"""Train a 64-32-10 classifier on handwritten digits with the gradients derive wrote.
+"""Train a classifier of handwritten digits with the gradients derive wrote.
 
-    python examples/train_digits.py       # a few seconds; writes examples/results/digits_loss.png
+    python examples/train_digits.py                  # writes examples/results/digits_loss.png
+    python examples/train_digits.py --spec residual  # ... digits_residual_loss.png
 
 The data are scikit-learn's bundled digits (1,797 images of 8x8 pixels, shipped inside
 the package: nothing is downloaded); a stratified quarter is held out for testing. The
-network is ``specs/digits_classifier.toml`` and its gradients are the committed
-``generated/digits_classifier.py``: plain NumPy, imported without derive, SymPy or any
-autodiff library. Training is minibatch SGD written out below in a few lines of NumPy.
-(From a notebook, ``derive.build("specs/digits_classifier.toml")`` gives the same
-module without the file.)
+network is ``specs/digits_classifier.toml`` (64-32-10, written as ``[[layers]]``) or,
+with ``--spec residual``, ``specs/digits_residual.toml`` (a residual block added,
+written as equations); its gradients are the committed ``generated/<spec>.py``: plain
+NumPy, imported without derive, SymPy or any autodiff library. Training is minibatch
+SGD written out below in a few lines of NumPy, the same for both. (From a notebook,
+``derive.build("specs/digits_classifier.toml")`` gives the same module without the
+file.)
 
 Every random choice (the split, the initial weights, the batch order) comes from fixed
 seeds, so a run gives the same numbers and the same plot every time.
@@ -17,19 +20,19 @@ seeds, so a run gives the same numbers and the same plot every time.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "generated"))
-import digits_classifier as net  # noqa: E402  (generated/digits_classifier.py)
-
-PLOT = ROOT / "examples" / "results" / "digits_loss.png"
+RESULTS = ROOT / "examples" / "results"
 SEED = 0
 BATCH_SIZE = 32
 LEARNING_RATE = 0.1
@@ -38,6 +41,86 @@ EPOCHS = 40
 EVALUATE_EVERY = 20
 
 Params = dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class Network:
+    """A generated module to train, and how to call it.
+
+    The two kinds of module differ in how they take the labels: a ``[[layers]]``
+    module's softmax cross-entropy takes integer class labels and its ``forward`` takes
+    ``x`` alone; an equation module takes every input of its ``INPUT_SHAPES`` (here
+    ``y`` as one-hot rows, ``("batch", classes)``) in ``forward`` too. Both are read
+    off the module, not its name.
+    """
+
+    #: ``specs/<spec>.toml``, ``generated/<spec>.py``.
+    spec: str
+    #: The forward value that holds the class scores.
+    logits: str
+    #: Where the plot goes by default, and its title.
+    plot: Path
+    title: str
+
+    @cached_property
+    def module(self) -> ModuleType:
+        """``generated/<spec>.py``, imported on first use."""
+        if str(ROOT / "generated") not in sys.path:
+            sys.path.insert(0, str(ROOT / "generated"))
+        return importlib.import_module(self.spec)
+
+    @property
+    def _one_hot_classes(self) -> int | None:
+        """The number of classes if ``y`` is one-hot rows, else None."""
+        shapes = getattr(self.module, "INPUT_SHAPES", {})
+        shape = shapes.get("y", ())
+        return int(shape[1]) if len(shape) == 2 else None
+
+    def targets(self, labels: np.ndarray) -> np.ndarray:
+        """``labels`` (integer classes) as the module's ``y`` wants them."""
+        classes = self._one_hot_classes
+        return labels if classes is None else np.eye(classes)[labels]
+
+    def loss(
+        self, params: Mapping[str, np.ndarray], x: np.ndarray, labels: np.ndarray
+    ) -> float:
+        """The mean softmax cross-entropy of ``x`` against its integer ``labels``."""
+        return float(self.module.loss(params, x, self.targets(labels)))
+
+    def gradients(
+        self, params: Mapping[str, np.ndarray], x: np.ndarray, labels: np.ndarray
+    ) -> Params:
+        """The loss's gradient with respect to every parameter."""
+        return dict(self.module.gradients(params, x, self.targets(labels)))
+
+    def scores(
+        self, params: Mapping[str, np.ndarray], x: np.ndarray, labels: np.ndarray
+    ) -> np.ndarray:
+        """The logits of ``x``, ``(batch, classes)``; ``labels`` go in only where the
+        module's ``forward`` takes every input (they do not change the logits)."""
+        if hasattr(self.module, "INPUT_SHAPES"):
+            values = self.module.forward(params, x, self.targets(labels))
+        else:
+            values = self.module.forward(params, x)
+        return np.asarray(values[self.logits])
+
+
+#: The networks ``--spec`` chooses from.
+NETWORKS = {
+    "classifier": Network(
+        "digits_classifier",
+        logits="y_predicted",
+        plot=RESULTS / "digits_loss.png",
+        title="64-32-10 ReLU network",
+    ),
+    "residual": Network(
+        "digits_residual",
+        logits="logits",
+        plot=RESULTS / "digits_residual_loss.png",
+        title="Residual 64-32-32-10 network",
+    ),
+}
+CLASSIFIER = NETWORKS["classifier"]
 
 
 def load_data(
@@ -56,12 +139,13 @@ def load_data(
     return x_train, x_test, y_train, y_test
 
 
-def initial_parameters(seed: int = SEED) -> Params:
-    """He-normal weights (suited to ReLU), zero biases, in the generated shapes."""
+def initial_parameters(seed: int = SEED, network: Network = CLASSIFIER) -> Params:
+    """He-normal weight matrices (suited to ReLU), zero bias vectors, in the generated
+    shapes and order."""
     rng = np.random.default_rng(seed)
     params = {}
-    for name, shape in net.PARAMETER_SHAPES.items():
-        if name.startswith("W"):
+    for name, shape in network.module.PARAMETER_SHAPES.items():
+        if len(shape) == 2:  # (fan_out, fan_in), multiplied as x @ W.T
             fan_in = shape[1]
             params[name] = rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)
         else:
@@ -82,19 +166,29 @@ def batches(
 
 
 def sgd_step(
-    params: Mapping[str, np.ndarray], x: np.ndarray, y: np.ndarray, rate: float
+    params: Mapping[str, np.ndarray],
+    x: np.ndarray,
+    y: np.ndarray,
+    rate: float,
+    network: Network = CLASSIFIER,
 ) -> tuple[float, Params]:
-    """The minibatch's loss at ``params``, and ``params`` after one SGD step."""
-    loss = float(net.loss(params, x, y))
-    gradients = net.gradients(params, x, y)
+    """The minibatch's loss at ``params``, and ``params`` after one SGD step; ``y``
+    holds integer class labels."""
+    loss = network.loss(params, x, y)
+    gradients = network.gradients(params, x, y)
     return loss, {
         name: value - rate * gradients[name] for name, value in params.items()
     }
 
 
-def accuracy(params: Mapping[str, np.ndarray], x: np.ndarray, y: np.ndarray) -> float:
+def accuracy(
+    params: Mapping[str, np.ndarray],
+    x: np.ndarray,
+    y: np.ndarray,
+    network: Network = CLASSIFIER,
+) -> float:
     """The fraction of samples whose largest logit is their class."""
-    logits = net.forward(params, x)["y_predicted"]
+    logits = network.scores(params, x, y)
     return float(np.mean(np.argmax(logits, axis=1) == y))
 
 
@@ -109,29 +203,36 @@ class History:
 
 
 def train(
-    epochs: int = EPOCHS, seed: int = SEED
+    epochs: int = EPOCHS, seed: int = SEED, network: Network = CLASSIFIER
 ) -> tuple[Params, History, tuple[np.ndarray, ...]]:
     """Train from ``seed``'s initial weights; return the parameters, the history and
     the data ``(x_train, x_test, y_train, y_test)``."""
     x_train, x_test, y_train, y_test = load_data(seed)
-    params = initial_parameters(seed)
+    params = initial_parameters(seed, network)
     history = History()
 
     def evaluate(step: int) -> None:
         history.evaluated_at.append(step)
-        history.train_loss.append(float(net.loss(params, x_train, y_train)))
-        history.test_loss.append(float(net.loss(params, x_test, y_test)))
+        history.train_loss.append(network.loss(params, x_train, y_train))
+        history.test_loss.append(network.loss(params, x_test, y_test))
 
     for step, batch in enumerate(batches(len(x_train), epochs, seed=seed)):
         if step % EVALUATE_EVERY == 0:
             evaluate(step)
-        loss, params = sgd_step(params, x_train[batch], y_train[batch], LEARNING_RATE)
+        loss, params = sgd_step(
+            params, x_train[batch], y_train[batch], LEARNING_RATE, network
+        )
         history.batch_loss.append(loss)
     evaluate(len(history.batch_loss))
     return params, history, (x_train, x_test, y_train, y_test)
 
 
-def plot(history: History, accuracy_test: float, path: Path) -> None:
+def plot(
+    history: History,
+    accuracy_test: float,
+    path: Path,
+    title: str = CLASSIFIER.title,
+) -> None:
     """Training and test loss against steps, as a PNG with no version or date in it."""
     import matplotlib
 
@@ -160,7 +261,7 @@ def plot(history: History, accuracy_test: float, path: Path) -> None:
     axes.set_ylim(bottom=0.01)  # a few minibatches dip lower; the sets' losses don't
     axes.set_xlabel(f"SGD step (batch {BATCH_SIZE}, learning rate {LEARNING_RATE})")
     axes.set_ylabel("mean softmax cross-entropy")
-    axes.set_title("64-32-10 ReLU network on scikit-learn's digits, derive's gradients")
+    axes.set_title(f"{title} on scikit-learn's digits, derive's gradients")
     axes.grid(True, which="both", alpha=0.3)
     axes.legend()
     figure.tight_layout()
@@ -172,29 +273,44 @@ def plot(history: History, accuracy_test: float, path: Path) -> None:
 def main(argv: list[str] | None = None) -> float:
     """Train, report, plot; return the test accuracy."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--spec",
+        choices=NETWORKS,
+        default="classifier",
+        help="the network: "
+        + ", ".join(f"{key} (specs/{n.spec}.toml)" for key, n in NETWORKS.items()),
+    )
     parser.add_argument("--epochs", type=int, default=EPOCHS)
     parser.add_argument(
-        "--plot", type=Path, default=PLOT, help=f"where to write the plot ({PLOT.name})"
+        "--plot",
+        type=Path,
+        help="where to write the plot (default: "
+        + ", ".join(f"{n.plot.name} for {key}" for key, n in NETWORKS.items())
+        + ")",
     )
     arguments = parser.parse_args(argv)
+    network = NETWORKS[arguments.spec]
+    plot_path = arguments.plot or network.plot
     start = time.perf_counter()
-    params, history, (x_train, x_test, y_train, y_test) = train(arguments.epochs)
+    params, history, (x_train, x_test, y_train, y_test) = train(
+        arguments.epochs, network=network
+    )
     seconds = time.perf_counter() - start
-    test_accuracy = accuracy(params, x_test, y_test)
+    test_accuracy = accuracy(params, x_test, y_test, network)
     print(
-        f"{len(history.batch_loss)} SGD steps ({arguments.epochs} epochs of "
+        f"{network.spec}: {len(history.batch_loss)} SGD steps ({arguments.epochs} epochs of "
         f"{len(x_train)} images, batch {BATCH_SIZE}) in {seconds:.2f} s"
     )
     print(
         f"loss: training {history.train_loss[-1]:.4f}, test {history.test_loss[-1]:.4f}"
     )
     print(
-        f"accuracy: training {accuracy(params, x_train, y_train):.1%}, "
+        f"accuracy: training {accuracy(params, x_train, y_train, network):.1%}, "
         f"test {test_accuracy:.1%} ({round(test_accuracy * len(x_test))} of "
         f"{len(x_test)} held-out images)"
     )
-    plot(history, test_accuracy, arguments.plot)
-    print(f"wrote {arguments.plot}")
+    plot(history, test_accuracy, plot_path, network.title)
+    print(f"wrote {plot_path}")
     return test_accuracy
 
 

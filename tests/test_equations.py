@@ -24,6 +24,7 @@ EXAMPLES = [
     "attention_regressor",
     "rnn_classifier",
     "seed_equations",
+    "digits_residual",
 ]
 
 
