@@ -480,6 +480,9 @@ def test_a_hand_written_solution_of_an_equation_spec_is_all_ok(capsys):
     assert report.statuses == RESIDUAL_OK, report.text()
     assert max(f.max_rel_error for f in report.functions.values()) < 1e-12
     assert main(["audit", str(RESIDUAL), str(BY_HAND), "--points", str(FEW)]) == 0
+    # the Python API, on a module object checked in this process
+    module = import_path(BY_HAND, "residual_mlp_by_hand_for_the_api")
+    assert derive.audit(RESIDUAL, module, points=FEW).statuses == RESIDUAL_OK
 
 
 #: One slip each, planted in the hand-written residual MLP: (text, replacement,
