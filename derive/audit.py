@@ -8,7 +8,8 @@ the slip is in that function. Right isolated but wrong as written: it only inher
 the slip from a function it calls, and the report names which.
 
 The functions to expect come from the derivation, not from a list of names: the
-forward function is the network's (``Network.forward_function``), and there is one
+forward function is the module's (``mlp`` for ``[[layers]]`` specs, ``forward`` for
+equation specs: :class:`Form` holds what differs between the two), and there is one
 ``d_loss_d_*`` function per gradient of the derivation, with the arguments derive's
 own module gives it. derive's module is the reference: it is generated in memory for
 the spec, and its functions are what "right" means (torch and finite differences
@@ -46,11 +47,17 @@ from derive import audit_worker
 from derive.api import build
 from derive.derivation import Derivation
 from derive.document import chain_rule, gradient_math
+from derive.equations import EquationSpec
 from derive.errors import DeriveError
-from derive.graph import Role
-from derive.network import Array, Network
+from derive.graph import Graph, Role, Value
+from derive.network import Network
 from derive.printing.text import text
-from derive.python_module import ModuleContext, module_context
+from derive.python_module import (
+    EquationContext,
+    ModuleContext,
+    equation_module_context,
+    module_context,
+)
 from derive.render import derive_spec
 from derive.spec import NetworkSpec, load_spec
 
@@ -198,22 +205,90 @@ class Report:
 
 # The reference: derive's module for the spec, in memory ------------------------------
 
+#: In a call's argument list (:attr:`Form.calls`): the dict of parameters.
+PARAMS = audit_worker.PARAMS
+
+
+@dataclass(frozen=True)
+class Form:
+    """Where the two spec forms differ, for the audit; everything else reads the
+    graph. A ``[[layers]]`` spec's module is the problem set's (``mlp(x, W0, W1, W2)``,
+    ``loss(y_predicted, y_observed)``, ``gradients(params, x, y)``); an equation
+    spec's takes ``params`` and its inputs in every call (``forward(params, x, y)``,
+    ``loss(params, x, y)``, ``gradients(params, x, y)``). The ``d_loss_d_*`` functions
+    of both are called the same way: the dict of values, then arrays by name."""
+
+    #: The forward function: it returns the dict of values.
+    forward: str
+    #: The names of the dict the forward function returns.
+    values: tuple[str, ...]
+    #: The arrays a point gives (inputs and parameters), in the order shown.
+    given: tuple[Value, ...]
+    #: How ``forward``, ``loss`` and ``gradients`` are called: positional arguments,
+    #: each the name of a given array or a forward value, or :data:`PARAMS`; None for
+    #: arguments matched by name (the problem set's ``mlp``).
+    calls: Mapping[str, tuple[str, ...] | None]
+    #: The target, drawn as small integers (``y_observed``); None where no value is
+    #: one by role (equation specs: every input is drawn alike).
+    target: Value | None
+    #: Whether the target holds one-hot class labels.
+    classes: bool
+    #: The spec's worked point, by array name, or None.
+    worked: Mapping[str, Any] | None
+
+
+def _layers_form(network: Network, spec: NetworkSpec) -> Form:
+    inputs = (network.array("x").name, network.observed.name)
+    worked = None
+    if spec.worked_point is not None:
+        # a [[layers]] worked point calls the target y
+        worked = {
+            ("y_observed" if k == "y" else k): v for k, v in spec.worked_point.items()
+        }
+    return Form(
+        forward=network.forward_function,
+        values=tuple(v.name for v in network.values),
+        given=(network.array("x"), *network.parameters, network.observed),
+        calls={
+            "forward": None,
+            "loss": (network.output.name, network.observed.name),
+            "gradients": (PARAMS, *inputs),
+        },
+        target=network.observed,
+        classes=network.kind.kind == "softmax_cross_entropy"
+        and network.observed.has_units,
+        worked=worked,
+    )
+
+
+def _equation_form(graph: Graph, spec: EquationSpec) -> Form:
+    inputs = tuple(v.name for v in graph.inputs)
+    arguments = (PARAMS, *inputs)
+    return Form(
+        forward="forward",
+        values=tuple(v.name for v in (*graph.computed, graph.loss_value)),
+        given=(*graph.inputs, *graph.parameters),
+        calls={"forward": arguments, "loss": arguments, "gradients": arguments},
+        target=None,
+        classes=False,
+        worked=spec.worked_point,
+    )
+
 
 @dataclass(frozen=True)
 class Reference:
     """Everything derive knows about the spec that the audit needs."""
 
-    spec: NetworkSpec
+    spec: NetworkSpec | EquationSpec
     derivation: Derivation
-    context: ModuleContext
+    context: ModuleContext | EquationContext
     source: str  # derive's generated module, as text
     module: types.ModuleType
+    form: Form
 
     @property
-    def network(self) -> Network:
-        network = self.derivation.network
-        assert isinstance(network, Network), "audits take [[layers]] specs"
-        return network
+    def network(self) -> Graph:
+        return self.derivation.network
 
 
 def _reference(spec_path: Path) -> Reference:
@@ -228,13 +303,8 @@ def _reference(spec_path: Path) -> Reference:
 @functools.lru_cache(maxsize=8)
 def _cached_reference(path: Path, shown: str, modified: int) -> Reference:
     spec = load_spec(path)
-    if not isinstance(spec, NetworkSpec):
-        raise AuditError(
-            f"{shown}: derive audit takes [[layers]] specs; specs written as "
-            "equations are not audited yet"
-        )
     given: Path | dict[str, Any] = path
-    if spec.style == "unrolled":
+    if isinstance(spec, NetworkSpec) and spec.style == "unrolled":
         # The reference needs the problem set's d_loss_d_* functions, which only the
         # vectorized style has; with the problem set's shapes both styles take and
         # return the same shapes, so the vectorized twin stands for the unrolled one.
@@ -255,7 +325,17 @@ def _cached_reference(path: Path, shown: str, modified: int) -> Reference:
     source = loader.get_source(module.__name__)
     assert source is not None
     derivation = derive_spec(spec)
-    return Reference(spec, derivation, module_context(derivation), source, module)
+    graph = derivation.network
+    context: ModuleContext | EquationContext
+    # The one place the two forms part: the module's API, and the context it printed.
+    if isinstance(spec, EquationSpec):
+        context = equation_module_context(derivation)
+        form = _equation_form(graph, spec)
+    else:
+        assert isinstance(graph, Network)
+        context = module_context(derivation)
+        form = _layers_form(graph, spec)
+    return Reference(spec, derivation, context, source, module, form)
 
 
 # Roles: which functions to expect, from the graph ------------------------------------
@@ -269,37 +349,78 @@ def _gradient_functions(reference: Reference) -> list[dict[str, Any]]:
     ]
 
 
-def _activated(network: Network) -> dict[str, Array]:
-    """Each pre-activation, by value name, and the value its activation makes of it
-    (``r1`` and ``h1``): found in the graph, not by name."""
-    elements = {v.element: v for v in network.values}
-    result = {}
-    for value in network.values:
-        if value.activation and value.definition is not None:
-            pre = elements.get(value.definition.args[0])
-            if pre is not None:
-                result[pre.name] = value
-    return result
+@dataclass(frozen=True)
+class _Applied:
+    """An elementwise function applied to a named value: ``relu`` of ``r1`` makes
+    ``h1``; ``abs`` or ``maximum(..., 0)`` of ``h0_in`` too. Found in the graph's
+    definitions, not by name."""
+
+    pre: Value  # its argument (the pre-activation)
+    made: Value  # the value whose definition applies the function to it
+    helper: str | None  # the module's function for it (relu), if any
+    kink: bool  # whether it has a kink where ``pre`` is 0
 
 
-def _kinked(network: Network) -> dict[str, Array]:
-    """The pre-activations of the activations with a kink at 0 (a Heaviside step in
-    the derivative, as ReLU's)."""
-    kinked = {
-        name
-        for name, function in network.functions.items()
-        if function.derivative.formula.has(sp.Heaviside)
-    }
-    return {
-        pre: value
-        for pre, value in _activated(network).items()
-        if value.activation in kinked
-    }
+def _applied_function(
+    graph: Graph, application: sp.Basic
+) -> tuple[sp.Expr, str | None, bool] | None:
+    """The argument of ``application``, the module's helper computing it (``relu``;
+    None for ``abs``, ``maximum``, ``minimum``) and whether it has a kink where the
+    argument is 0; None for what is neither a helper nor kinked. A helper has a kink
+    where its derivative steps (a Heaviside step, or a Piecewise: ``leaky_relu``)."""
+    if isinstance(application, sp.Abs):
+        return application.args[0], None, True
+    if isinstance(application, (sp.Max, sp.Min)) and len(application.args) == 2:
+        first, second = application.args
+        if first.is_zero:
+            return second, None, True
+        if second.is_zero:
+            return first, None, True
+        return first - second, None, True
+    for name, function in graph.functions.items():
+        if type(application) is function:
+            kink = function.derivative.formula.has(sp.Heaviside, sp.Piecewise)
+            return application.args[0], name, kink
+    return None
 
 
-def _kinked_activations(network: Network) -> list[str]:
-    """The code names of the activations with a kink, ``relu``."""
-    return sorted({v.activation for v in _kinked(network).values() if v.activation})
+def _applications(graph: Graph) -> list[_Applied]:
+    """Every elementwise helper or kink whose argument is a named value at the
+    indices of the value it makes (``relu(r1[i])`` in ``h1[i]``). One whose argument
+    is not a named value (``abs(y_predicted - y)``, ``relu(x*W0)``) is not among
+    them: no point is built for it, and it is checked at the other points."""
+    named = {v.name: v for v in graph}
+    found: list[_Applied] = []
+    for made in graph.computed:
+        if made.definition is None:
+            continue
+        for application in sp.preorder_traversal(made.definition):
+            applied = _applied_function(graph, application)
+            if applied is None:
+                continue
+            argument, helper, kink = applied
+            pre = None
+            if isinstance(argument, sp.Indexed):
+                if tuple(argument.indices) == made.indices:
+                    pre = named.get(str(argument.base.label))
+            elif isinstance(argument, sp.Symbol) and not made.axes:
+                pre = named.get(argument.name)
+            if pre is None:
+                continue
+            entry = _Applied(pre, made, helper, kink)
+            if entry not in found:
+                found.append(entry)
+    return found
+
+
+def _kinks(graph: Graph) -> list[_Applied]:
+    """The applications with a kink (``relu``, ``abs``, not ``tanh``)."""
+    return [a for a in _applications(graph) if a.kink]
+
+
+def _kinked_activations(network: Graph) -> list[str]:
+    """The code names of the module's helpers with a kink, ``relu``."""
+    return sorted({k.helper for k in _kinks(network) if k.helper})
 
 
 def _conventions(reference: Reference) -> list[dict[str, Any]]:
@@ -346,11 +467,7 @@ def _derive_convention(reference: Reference) -> str:
 # Points ---------------------------------------------------------------------------
 
 
-def _given(network: Network) -> list[Array]:
-    return [network.values[0], *network.parameters, network.observed]
-
-
-def _shape(network: Network, array: Array, batch: int) -> tuple[int, ...]:
+def _shape(network: Graph, array: Value, batch: int) -> tuple[int, ...]:
     return tuple(batch if s == "batch" else int(s) for s in network.shape(array))
 
 
@@ -360,12 +477,10 @@ class _Points:
     def __init__(self, reference: Reference, count: int, seed: int) -> None:
         self.reference = reference
         self.network = reference.network
+        self.form = reference.form
         self.rng = np.random.default_rng(seed)
-        self.kinked = _kinked(self.network)
-        self.classes = (
-            self.network.kind.kind == "softmax_cross_entropy"
-            and self.network.observed.has_units
-        )
+        self.kinks = _kinks(self.network)
+        self.classes = self.form.classes
         points = self._worked()
         points += self._crafted()
         points += self._zero_and_large()
@@ -378,9 +493,9 @@ class _Points:
         self.points = points
 
     def _point(self, arrays: dict[str, Any], label: str) -> Point:
-        arrays = {a.name: arrays[a.name] for a in _given(self.network)}
+        arrays = {a.name: arrays[a.name] for a in self.form.given}
         values = self.values(arrays)
-        kink = any(np.any(np.asarray(values[p]) == 0) for p in self.kinked)
+        kink = any(np.any(np.asarray(values[k.pre.name]) == 0) for k in self.kinks)
         return Point(arrays, label, bool(kink))
 
     def values(self, arrays: Mapping[str, Any]) -> dict[str, Any]:
@@ -396,9 +511,9 @@ class _Points:
 
     def _random(self, batch: int) -> dict[str, Any]:
         arrays = {}
-        for array in _given(self.network):
+        for array in self.form.given:
             shape = _shape(self.network, array, batch)
-            if array is self.network.observed:
+            if array is self.form.target:
                 arrays[array.name] = self._target(shape, integers=False)
             else:
                 arrays[array.name] = self.rng.standard_normal(shape)
@@ -407,9 +522,9 @@ class _Points:
     def _sparse(self, density: float) -> dict[str, Any]:
         """Small integers, most of them 0: points a person can follow by hand."""
         arrays = {}
-        for array in _given(self.network):
+        for array in self.form.given:
             shape = _shape(self.network, array, 1)
-            if array is self.network.observed:
+            if array is self.form.target:
                 arrays[array.name] = self._target(shape, integers=True)
                 continue
             values = self.rng.choice([-2.0, -1.0, 1.0, 2.0], size=shape)
@@ -420,13 +535,10 @@ class _Points:
         return arrays
 
     def _worked_arrays(self) -> dict[str, Any] | None:
-        worked = self.reference.spec.worked_point
+        worked = self.form.worked
         if worked is None:
             return None
-        return {
-            ("y_observed" if k == "y" else k): np.asarray(v, dtype=float)
-            for k, v in worked.items()
-        }
+        return {k: np.asarray(v, dtype=float) for k, v in worked.items()}
 
     def _worked(self) -> list[Point]:
         arrays = self._worked_arrays()
@@ -454,7 +566,7 @@ class _Points:
         return variants
 
     def _upstream(
-        self, arrays: Mapping[str, Any], values: Mapping[str, Any], value: Array
+        self, arrays: Mapping[str, Any], values: Mapping[str, Any], value: Value
     ) -> np.ndarray:
         """derive's dL/d(value) at ``arrays``."""
         name = self.reference.derivation.of(value.name).name
@@ -468,9 +580,7 @@ class _Points:
         """Worked-point variants first, then small-integer points, mostly zeros."""
         for label, arrays in self._variants():
             yield (0, 0, 0.0), label, arrays
-        size = sum(
-            int(np.prod(_shape(self.network, a, 1))) for a in _given(self.network)
-        )
+        size = sum(int(np.prod(_shape(self.network, a, 1))) for a in self.form.given)
         for attempt in range(int(min(400, max(40, 1_000_000 // max(size, 1))))):
             arrays = self._sparse(density=(0.25, 0.5, 0.8)[attempt % 3])
             simplicity = (
@@ -481,24 +591,25 @@ class _Points:
             yield simplicity, "", arrays
 
     def _crafted(self) -> list[Point]:
-        """For each unit (the first few of a wide layer) behind a kinked activation:
-        the simplest point found where its pre-activation is negative (a dead unit)
-        and where it is exactly 0 (at the kink), with gradient flowing to the unit and
-        to another one of its layer, so that a slip in its gate shows against
-        numbers that are not all 0."""
+        """For each unit (the first few of a wide layer) behind a kink: the simplest
+        point found where the kink's argument is negative (a dead unit) and where it
+        is exactly 0 (at the kink), with gradient flowing to the unit and to another
+        one of its layer, so that a slip in its gate shows against numbers that are
+        not all 0."""
         wanted: dict[tuple[str, int, str], tuple[Any, str, dict[str, Any]]] = {}
         plain: list[tuple[Any, str, dict[str, Any]]] = []
-        output = self.network.output
+        # the values the loss reads: no gradient reaches them, none reaches anything
+        outputs = [v for v in self.network.computed if self.network.loss_value.uses(v)]
         for simplicity, origin, arrays in self._candidates():
             values = self.values(arrays)
-            if not np.any(self._upstream(arrays, values, output)):
+            if not any(np.any(self._upstream(arrays, values, v)) for v in outputs):
                 continue  # no gradient at all: nothing can show here
             plain.append((simplicity, origin, arrays))
-            for pre, activated in self.kinked.items():
+            for kink in self.kinks:
+                pre = kink.pre.name
                 numbers = np.asarray(values[pre]).reshape(-1)
-                upstream = self._upstream(arrays, values, activated).reshape(-1)
-                flows = np.any(self._upstream(arrays, values, self.network.array(pre)))
-                if not flows:
+                upstream = self._upstream(arrays, values, kink.made).reshape(-1)
+                if not np.any(self._upstream(arrays, values, kink.pre)):
                     continue
                 for unit in range(min(numbers.size, CRAFTED_UNITS)):
                     number = numbers[unit]
@@ -533,16 +644,23 @@ class _Points:
     def _zero_and_large(self) -> list[Point]:
         points = []
         base = self._random(1)
+        parameters = [p.name for p in self.network.parameters]
         zero = {
-            name: (value if name in ("x", "y_observed") else np.zeros_like(value))
+            name: (np.zeros_like(value) if name in parameters else value)
             for name, value in base.items()
         }
         points.append(self._point(zero, "every weight 0"))
-        for parameter in self.network.parameters:
-            arrays = dict(base, **{parameter.name: np.zeros_like(base[parameter.name])})
-            points.append(self._point(arrays, f"{parameter.name} = 0"))
+        for parameter in parameters:
+            arrays = dict(base, **{parameter: np.zeros_like(base[parameter])})
+            points.append(self._point(arrays, f"{parameter} = 0"))
+        target = self.form.target
         large = {
-            name: value * (1.0 if name == "y_observed" and self.classes else 30.0)
+            name: value
+            * (
+                1.0
+                if target is not None and name == target.name and self.classes
+                else 30.0
+            )
             for name, value in self._random(2 if self.network.batched else 1).items()
         }
         points.append(self._point(large, "large values"))
@@ -570,11 +688,14 @@ def _request(
     timeout: float,
 ) -> dict[str, Any]:
     network = reference.network
+    form = reference.form
     return {
         "reference": reference.source,
-        "forward": network.forward_function,
-        "values": [v.name for v in network.values],
+        "forward": form.forward,
+        "values": list(form.values),
+        "given": [a.name for a in form.given],
         "parameters": [p.name for p in network.parameters],
+        "calls": {name: how and list(how) for name, how in form.calls.items()},
         "gradients": _gradient_functions(reference),
         "conventions": _conventions(reference),
         # every pre-activation met, and a few more numbers, for relu and its kin
@@ -591,14 +712,18 @@ def _request(
 
 def _values_of(reference: Reference, arrays: Mapping[str, Any]) -> dict[str, Any]:
     """derive's forward pass at a point."""
-    forward = getattr(reference.module, reference.network.forward_function)
-    values: dict[str, Any] = audit_worker.call(forward, arrays)
+    form = reference.form
+    forward = getattr(reference.module, form.forward)
+    parameters = [p.name for p in reference.network.parameters]
+    values: dict[str, Any] = audit_worker.invoke(
+        forward, form.calls["forward"], arrays, parameters
+    )
     return values
 
 
 def _pre_activations(reference: Reference, points: Sequence[Point]) -> list[float]:
     """The pre-activations met at ``points`` (the first elements of each)."""
-    names = list(_activated(reference.network))
+    names = list(dict.fromkeys(a.pre.name for a in _applications(reference.network)))
     found: set[float] = set()
     for point in points:
         values = _values_of(reference, point.arrays)
@@ -1002,9 +1127,9 @@ def _reads(reference: Reference, name: str, point: Point) -> dict[str, Any]:
     values = _values_of(reference, point.arrays)
     functions = {f.name: f for f in reference.context.partials}
     read: dict[str, Any] = {}
-    for value in reference.network.values:
-        if value.name in names:
-            read[value.name] = values[value.name]
+    for value in reference.form.values:
+        if value in names:
+            read[value] = values[value]
     for other in reference.derivation.gradients:
         if other.name in names and other.name in functions:
             supplied = {audit_worker.VALUES: values, **point.arrays}
@@ -1102,7 +1227,7 @@ def audit(
     # and its forward function and helpers are checked if it has them.
     generic = "gradients" in defined
     problem_set = not generic or any(g["name"] in defined for g in gradients)
-    forward = network.forward_function
+    forward = reference.form.forward
     # Helpers first: the report on a function that calls a wrong one names it.
     for helper in helpers:
         if f"helper:{helper}" in present:

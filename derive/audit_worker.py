@@ -39,6 +39,8 @@ import numpy
 
 #: The name a problem-set gradient function's first argument has in derive's module.
 VALUES = "variable_dict"
+#: In the argument list of a call (``request["calls"]``): the dict of parameters.
+PARAMS = "<params>"
 
 
 class CallFailed(Exception):
@@ -232,6 +234,31 @@ def call(function: Callable[..., Any], supplied: Mapping[str, Any]) -> Any:
     return function(*positional, **keywords)
 
 
+def invoke(
+    function: Callable[..., Any],
+    arguments: Sequence[str] | None,
+    arrays: Mapping[str, Any],
+    parameters: Sequence[str],
+    values: Mapping[str, Any] | None = None,
+) -> Any:
+    """Call ``function`` the way the module's API takes it: ``arguments`` lists its
+    positional arguments, each the name of an array of the point (``arrays``), of a
+    forward value (``values``), or :data:`PARAMS` for the dict of ``parameters``
+    (``forward(params, x, y)``); None matches ``arrays`` by name (``mlp(x, W0)``)."""
+    if arguments is None:
+        return call(function, arrays)
+    given: list[Any] = []
+    for name in arguments:
+        if name == PARAMS:
+            given.append({p: arrays[p] for p in parameters})
+        elif name in arrays:
+            given.append(arrays[name])
+        else:
+            assert values is not None, name
+            given.append(values[name])
+    return function(*_fresh(given))
+
+
 def _fresh(value: Any) -> Any:
     """A copy of ``value``'s arrays (and of the dicts and lists holding them)."""
     if isinstance(value, numpy.ndarray):
@@ -288,8 +315,23 @@ class Checker:
     # Arguments ------------------------------------------------------------------
 
     def arguments(self, point: Mapping[str, Any]) -> dict[str, Any]:
-        names = [*self.request["parameters"], "x", "y_observed"]
-        return {name: point[name] for name in names}
+        return {name: point[name] for name in self.request["given"]}
+
+    def invoke(
+        self,
+        function: Callable[..., Any],
+        kind: str,
+        point: Mapping[str, Any],
+        values: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """``function`` called as the module's ``kind`` (forward, loss, gradients)."""
+        return invoke(
+            function,
+            self.request["calls"][kind],
+            self.arguments(point),
+            self.request["parameters"],
+            values,
+        )
 
     def derive_values(self, point: Mapping[str, Any], module: Any = None) -> Any:
         """derive's forward pass at ``point`` (computed once per point and module)."""
@@ -297,7 +339,7 @@ class Checker:
         key = (id(point), id(module))
         if key not in self._derive_values:
             forward = getattr(module, self.request["forward"])
-            self._derive_values[key] = call(forward, self.arguments(point))
+            self._derive_values[key] = self.invoke(forward, "forward", point)
         return self._derive_values[key]
 
     def user_values(self, index: int) -> tuple[Any, str | None]:
@@ -308,7 +350,7 @@ class Checker:
             if forward is None:
                 self._user_values[index] = (self.derive_values(point), None)
             else:
-                values, raised = attempt(call, forward, self.arguments(point))
+                values, raised = attempt(self.invoke, forward, "forward", point)
                 if raised is not None:
                     raised = f"{self.request['forward']} raised {raised}"
                 self._user_values[index] = (values, raised)
@@ -391,7 +433,7 @@ class Checker:
         outcomes: list[dict[str, Any]] = []
         rtol = self.request["rtol"]
         for point in self.points:
-            values, raised = attempt(call, forward, self.arguments(point))
+            values, raised = attempt(self.invoke, forward, "forward", point)
             if raised is not None:
                 outcomes.append({"raised": raised})
                 continue
@@ -423,7 +465,7 @@ class Checker:
         def values_at(index: int) -> tuple[Any, Any]:
             point = self.points[index]
             expected = self.derive_values(point)
-            actual = call(forward, self.arguments(point))
+            actual = self.invoke(forward, "forward", point)
             wrong = [
                 n
                 for n in names
@@ -469,22 +511,23 @@ class Checker:
         }
 
     def check_loss(self) -> dict[str, Any]:
+        """``loss``, called as the module's API takes it: ``loss(y_predicted,
+        y_observed)`` with derive's prediction, or ``loss(params, x, y)``."""
         mine = self.module.loss
+
+        def losses(index: int) -> tuple[Any, Any]:
+            point = self.points[index]
+            values = self.derive_values(point)
+            expected = self.invoke(self.reference.loss, "loss", point, values)
+            return expected, self.invoke(mine, "loss", point, values)
+
         outcomes: list[dict[str, Any]] = []
-        arguments: list[tuple[Any, Any]] = []
         for point in self.points:
-            y_predicted = self.derive_values(point)["y_predicted"]
-            arguments.append((y_predicted, point["y_observed"]))
-            actual, raised = attempt(mine, *arguments[-1])
-            expected = self.reference.loss(*arguments[-1])
+            values = self.derive_values(point)
+            actual, raised = attempt(self.invoke, mine, "loss", point, values)
+            expected = self.invoke(self.reference.loss, "loss", point, values)
             self._record(outcomes, 0, actual, raised, expected, None, False)
-        return {
-            "outcomes": outcomes,
-            "failure": self._failure(
-                outcomes,
-                lambda i: (self.reference.loss(*arguments[i]), mine(*arguments[i])),
-            ),
-        }
+        return {"outcomes": outcomes, "failure": self._failure(outcomes, losses)}
 
     def _isolated(self, name: str, callees: types.ModuleType) -> Any:
         """The user's function ``name``, calling ``callees``' gradient functions
@@ -578,15 +621,14 @@ class Checker:
 
     def check_generic(self) -> dict[str, Any]:
         """``gradients(params, x, y)``: every parameter's gradient, from one call."""
+        invoke = self.invoke
         mine = self.module.gradients
         parameters = self.request["parameters"]
         outcomes: dict[str, list[dict[str, Any]]] = {p: [] for p in parameters}
         calls: list[tuple[Any, Any]] = []
         for point in self.points:
-            params = {p: point[p] for p in parameters}
-            x, y = point["x"], point["y_observed"]
-            expected = self.reference.gradients(params, x, y)
-            actual, raised = attempt(mine, params, x, y)
+            expected = invoke(self.reference.gradients, "gradients", point)
+            actual, raised = attempt(invoke, mine, "gradients", point)
             calls.append((expected, actual))
             for p in parameters:
                 value: Any = None
@@ -603,9 +645,10 @@ class Checker:
                     continue
 
                 def alternative(
-                    c: int, a: Any = (params, x, y), p: str = p, mine: Any = value
+                    c: int, at: Any = point, p: str = p, mine: Any = value
                 ) -> tuple[tuple[Any, str | None], Any]:
-                    return (mine, None), self.conventions[c].gradients(*a)[p]
+                    other = invoke(self.conventions[c].gradients, "gradients", at)
+                    return (mine, None), other[p]
 
                 self._record(
                     outcomes[p],
@@ -655,9 +698,8 @@ def checked_function(check: str, request: Mapping[str, Any]) -> str:
     """The module function a check calls: ``gradient:d_loss_d_W1`` calls
     ``d_loss_d_W1``, ``forward`` the forward function, ``generic`` ``gradients``."""
     kind, _, name = check.partition(":")
-    return {"forward": request["forward"], "generic": "gradients", "loss": "loss"}.get(
-        kind, name
-    )
+    special = {"forward": request["forward"], "generic": "gradients", "loss": "loss"}
+    return str(special.get(kind, name))
 
 
 def _nonzero(value: Any) -> bool:

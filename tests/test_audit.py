@@ -418,3 +418,215 @@ def test_the_readme_shows_the_real_output():
         return re.sub(r"\b\d(\.\d)?e-1\d\b", "<rounding>", text)
 
     assert rounding_hidden(result.stdout) == rounding_hidden(shown)
+
+
+# Equation specs ---------------------------------------------------------------------
+
+RESIDUAL = SPECS / "residual_mlp.toml"
+SEED_EQUATIONS = SPECS / "seed_equations.toml"
+BY_HAND = HAND / "residual_mlp_by_hand.py"
+RESIDUAL_GRADIENTS = [
+    "d_loss_d_y_predicted",
+    "d_loss_d_h1",
+    "d_loss_d_h1_in",
+    "d_loss_d_h0",
+    "d_loss_d_h0_in",
+    "d_loss_d_W0",
+    "d_loss_d_b0",
+    "d_loss_d_W1",
+    "d_loss_d_b1",
+    "d_loss_d_W2",
+    "d_loss_d_b2",
+]
+RESIDUAL_OK = dict.fromkeys(
+    ["forward", "relu", "relu_derivative", "loss", *RESIDUAL_GRADIENTS], "ok"
+)
+#: What reads d_loss_d_h0, through the relu's gate.
+BELOW_H0 = dict.fromkeys(["d_loss_d_h0_in", "d_loss_d_W0", "d_loss_d_b0"], "inherits")
+
+
+def residual(**changed: str) -> dict[str, str]:
+    return {**RESIDUAL_OK, **changed}
+
+
+def test_the_generated_modules_of_equation_specs_pass_their_audit():
+    for spec, module in [
+        (RESIDUAL, "residual_mlp.py"),
+        (SEED_EQUATIONS, "seed_equations.py"),
+    ]:
+        report = audit(spec, GENERATED / module, points=FEW)
+        assert report.ok, report.text()
+        # both ways in: the d_loss_d_* functions and gradients(params, *inputs)
+        assert set(report.statuses.values()) == {"ok"}
+        assert "forward" in report.functions
+        assert "gradients[W0]" in report.functions
+
+
+def test_an_equation_specs_crafted_points_put_relu_arguments_at_the_kink():
+    """The kinks are found in the graph (relu's argument is the value h0_in), not by
+    name: points with a unit of h0_in exactly 0, and below 0, are among the first."""
+    from derive.audit import _Points, _reference
+
+    labels = [p.label for p in _Points(_reference(RESIDUAL), 0, 0).points]
+    assert any(label.endswith("= 0 (at the kink)") for label in labels), labels
+    assert any("h0_in[0, 0] < 0 (a dead unit)" in label for label in labels), labels
+    worked = [p.label for p in _Points(_reference(SEED_EQUATIONS), 0, 0).points]
+    assert worked[0] == "the worked point"
+    assert "the worked point with W1[0] negated, r1[0] < 0 (a dead unit)" in worked
+
+
+def test_a_hand_written_solution_of_an_equation_spec_is_all_ok(capsys):
+    report = audit(RESIDUAL, BY_HAND, points=FEW)
+    assert report.statuses == RESIDUAL_OK, report.text()
+    assert max(f.max_rel_error for f in report.functions.values()) < 1e-12
+    assert main(["audit", str(RESIDUAL), str(BY_HAND), "--points", str(FEW)]) == 0
+    # the Python API, on a module object checked in this process
+    module = import_path(BY_HAND, "residual_mlp_by_hand_for_the_api")
+    assert derive.audit(RESIDUAL, module, points=FEW).statuses == RESIDUAL_OK
+
+
+#: One slip each, planted in the hand-written residual MLP: (text, replacement,
+#: statuses).
+EQUATION_SLIPS = {
+    "the skip term dropped from d_loss_d_h0": (
+        "return skip + through_tanh",
+        "return through_tanh",
+        residual(d_loss_d_h0="wrong", **BELOW_H0),
+    ),
+    "a missing L2 term in d_loss_d_W1": (
+        'np.einsum("bi,bj->ij", upstream, values["h0"]) + 2 * L2 * W1',
+        'np.einsum("bi,bj->ij", upstream, values["h0"])',
+        residual(d_loss_d_W1="wrong"),
+    ),
+    "a transposed matmul": (
+        'np.einsum("bm,mi->bi", d_loss_d_h1_in(values, W2, y), W1)',
+        'np.einsum("bm,im->bi", d_loss_d_h1_in(values, W2, y), W1)',
+        residual(d_loss_d_h0="wrong", **BELOW_H0),
+    ),
+    "a bias gradient summed over the wrong axis": (
+        "return np.sum(d_loss_d_y_predicted(values, y), axis=0)",
+        "return np.sum(d_loss_d_y_predicted(values, y), axis=1)",
+        residual(d_loss_d_b2="wrong"),
+    ),
+    "the skip connection dropped from the forward pass": (
+        "h1 = h0 + np.tanh(h1_in)",
+        "h1 = np.tanh(h1_in)",
+        residual(
+            forward="wrong",
+            loss="wrong",
+            **dict.fromkeys(RESIDUAL_GRADIENTS, "inherits"),
+        ),
+    ),
+    "relu'(0) = 1": (
+        "(np.asarray(x) > 0)",
+        "(np.asarray(x) >= 0)",
+        residual(
+            relu_derivative="convention",
+            **dict.fromkeys(
+                ["d_loss_d_h0_in", "d_loss_d_W0", "d_loss_d_b0"], "convention"
+            ),
+        ),
+    ),
+}
+
+
+def planted_in(source: Path, folder: Path, text: str, replacement: str) -> Path:
+    original = source.read_text()
+    assert original.count(text) == 1, text
+    path = folder / source.name
+    path.write_text(original.replace(text, replacement))
+    return path
+
+
+@pytest.mark.parametrize("slip", EQUATION_SLIPS)
+def test_each_slip_planted_in_an_equation_specs_module_is_named_exactly(tmp_path, slip):
+    text, replacement, expected = EQUATION_SLIPS[slip]
+    report = audit(
+        RESIDUAL, planted_in(BY_HAND, tmp_path, text, replacement), points=FEW
+    )
+    assert report.statuses == expected, report.text()
+    for name, function in report.functions.items():
+        if function.status == "inherits":
+            assert function.through, name
+        if function.status == "wrong" and function.role == "gradient":
+            assert function.failure is not None and function.step is not None
+
+
+def test_an_equation_specs_slip_is_reported_with_its_step_and_what_inherits_it(
+    tmp_path, capsys
+):
+    path = planted_in(
+        BY_HAND, tmp_path, *EQUATION_SLIPS["the skip term dropped from d_loss_d_h0"][:2]
+    )
+    report = audit(RESIDUAL, path, points=FEW)
+    for name in BELOW_H0:
+        assert report[name].through == ("d_loss_d_h0",)
+    wrong = report["d_loss_d_h0"]
+    assert wrong.step is not None
+    assert wrong.step.matrix == "d_loss_d_h0 = d_loss_d_h1 + d_loss_d_h1_in @ W1"
+    assert wrong.step.lines[-1].endswith(
+        "d_loss_d_h1[b, i] + Σ_m W1[m, i]*d_loss_d_h1_in[b, m]"
+    )
+    assert set(wrong.reads) >= {"d_loss_d_h1", "d_loss_d_h1_in"}
+    # the difference is exactly the skip term
+    failure = wrong.failure
+    assert failure is not None and failure.point is not None
+    np.testing.assert_allclose(
+        np.subtract(failure.expected, failure.actual), wrong.reads["d_loss_d_h1"]
+    )
+    lines = path.read_text().splitlines()
+    assert wrong.source is not None
+    assert lines[wrong.source.line - 1].startswith("def d_loss_d_h0(")
+    assert main(["audit", str(RESIDUAL), str(path), "--points", str(FEW)]) == 1
+    out = capsys.readouterr().out
+    assert f"d_loss_d_h0 is wrong ({path.as_posix()}:" in out
+    assert out.rstrip().endswith("fails: 1 wrong, 3 inherits, 11 ok.")
+
+
+def test_a_vectorized_gradients_for_an_equation_spec_without_the_skip_term(
+    tmp_path,
+):
+    source = HAND / "residual_mlp_gradients.py"
+    assert audit(RESIDUAL, source, points=FEW).ok
+    path = planted_in(
+        source, tmp_path, "d_h0 = d_h1 + d_h1_in @ W1", "d_h0 = d_h1_in @ W1"
+    )
+    report = audit(RESIDUAL, path, points=FEW)
+    assert report.statuses == {
+        "gradients[W0]": "wrong",
+        "gradients[b0]": "wrong",
+        "gradients[W1]": "ok",
+        "gradients[b1]": "ok",
+        "gradients[W2]": "ok",
+        "gradients[b2]": "ok",
+    }
+    assert report["gradients[b0]"].step is not None
+    assert (
+        report["gradients[b0]"].step.matrix
+        == "d_loss_d_b0 = d_loss_d_h0_in.sum(axis=0)"
+    )
+
+
+def test_the_command_on_equation_specs_exits_0_1_and_2(tmp_path):
+    assert (
+        run_cli(str(RESIDUAL), "generated/residual_mlp.py", "--points", "5").returncode
+        == 0
+    )
+    path = planted_in(
+        BY_HAND, tmp_path, *EQUATION_SLIPS["a missing L2 term in d_loss_d_W1"][:2]
+    )
+    result = run_cli(str(RESIDUAL), str(path), "--points", "5", "--json")
+    assert result.returncode == 1
+    functions = json.loads(result.stdout)["functions"]
+    assert functions["d_loss_d_W1"]["status"] == "wrong"
+    assert functions["forward"]["status"] == "ok"
+    broken = tmp_path / "broken.py"
+    broken.write_text(
+        "def forward(params, x, y):\n    return {}\nraise ValueError('no')\n"
+    )
+    result = run_cli(str(RESIDUAL), str(broken))
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"derive audit: error: {broken.as_posix()}: importing it failed: "
+        "ValueError: no\n"
+    )
