@@ -310,6 +310,9 @@ class EquationContext:
     partials: tuple[Function, ...]
     sizes: tuple[tuple[str, int], ...]
     batch_code: str  # the batch size, in the backward pass
+    #: Whether the code calls array_api_compat's device() (arrays it makes take the
+    #: device of an array in scope); the module then imports it.
+    uses_device: bool = False
     #: The namespace lines of the forward pass and of gradients (empty for a fixed
     #: module, or where the code calls no array function).
     forward_namespace: str = ""
@@ -412,8 +415,9 @@ def equation_module_context(derivation: Derivation) -> EquationContext:
         target=target,
         activations=activations,
         helpers=helpers,
-        imports=printers.imports(besides=[target.module]),
+        imports=printers.imports(besides=[target.module, "array_api_compat"]),
         log_sum_exp=any(array.has(LogSumExp) for array in printed),
+        uses_device=any("array_api_compat" in p.module_imports for p in printers.made),
         parameters=tuple(given(p) for p in network.parameters),
         inputs=tuple(given(i) for i in network.inputs),
         values=tuple(v.name for v in computed),

@@ -129,6 +129,14 @@ class ArrayAPICodePrinter(NumPyCodePrinter):
         axis = str(summed[0]) if len(summed) == 1 else str(summed)
         return self._call("sum", product, f"axis={axis}")
 
+    def _print_Sliced(self, expr: sp.Expr) -> str:
+        """``x[:, 0, :]``: the standard indexes every axis (NumPy fills in trailing
+        ``:``, which the standard leaves unspecified)."""
+        operand, *key = expr.args
+        items = [":" if k == -1 else self._print(k) for k in key]
+        text = self.parenthesize(operand, PRECEDENCE["Atom"], strict=True)
+        return f"{text}[{', '.join(items)}]"
+
     def _print_Permuted(self, expr: sp.Expr) -> str:
         """``matrix_transpose`` for the last two axes, else ``permute_dims``."""
         operand, *order = expr.args
@@ -145,8 +153,10 @@ class ArrayAPICodePrinter(NumPyCodePrinter):
                 f"the array_api target needs an array in scope for the dtype and "
                 f"device of {what}; none is known here"
             )
-        device = self._module_format("array_api_compat.device")
-        return f"{self.like}.dtype", f"{device}({self.like})"
+        # array_api_compat's device(), which the module imports by name (recorded in
+        # module_imports, as SymPy's printers record what they call).
+        self.module_imports["array_api_compat"].add("device")
+        return f"{self.like}.dtype", f"device({self.like})"
 
     def _print_UnitVector(self, expr: sp.Expr) -> str:
         """``arange(size) == position`` in the dtype and on the device of the
@@ -163,9 +173,7 @@ class ArrayAPICodePrinter(NumPyCodePrinter):
         sizes = ", ".join(self._print(s) for s in shape)
         comma = "," if len(shape) == 1 else ""
         if not operand.is_number:
-            return self._call(
-                "broadcast_to", self._print(operand), f"({sizes}{comma})"
-            )
+            return self._call("broadcast_to", self._print(operand), f"({sizes}{comma})")
         dtype, device = self._like("a constant gradient")
         value = self._print(sp.Float(operand))
         return self._call(
