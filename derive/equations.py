@@ -56,6 +56,7 @@ from derive.expressions import describe_node as _describe
 from derive.functions import sigmoid, softplus
 from derive.graph import N_BATCH, Axis, Graph, Role, Value, batch_axis
 from derive.printing.latex import default_latex
+from derive.targets import DEFAULT_TARGET, TARGETS
 
 TOP_FIELDS = (
     "name",
@@ -64,6 +65,7 @@ TOP_FIELDS = (
     "inputs",
     "parameters",
     "equations",
+    "target",
     "worked_point",
 )
 MAX_SIZE = 1 << 20
@@ -81,6 +83,8 @@ RESERVED = frozenset(
         "gradients",
         "numpy",
         "scipy",
+        "xp",
+        "array_namespace",
         "math",
         "annotations",
         "logsumexp",
@@ -108,6 +112,8 @@ class EquationSpec:
     worked_point: dict[str, Any] | None = None
     style: str = "vectorized"
     shapes: str = "torch"
+    #: The array library the module is written for: a key of derive.targets.TARGETS.
+    target: str = DEFAULT_TARGET
 
 
 def is_equation_spec(data: dict[str, Any]) -> bool:
@@ -178,6 +184,9 @@ class _Reader:
         description = data.get("description", "")
         if not isinstance(description, str):
             raise self.fail("description", f"must be a string, got {description!r}")
+        target = data.get("target", DEFAULT_TARGET)
+        if not isinstance(target, str) or target not in TARGETS:
+            raise self.fail("target", f"got {target!r}; allowed: {', '.join(TARGETS)}")
         taken: dict[str, str] = {}
         sizes = {}
         for size, value in self.table(data, "sizes").items():
@@ -228,6 +237,7 @@ class _Reader:
             parameters=parameters,
             equations=equations,
             worked_point=worked,
+            target=target,
         )
 
     def arrays(
@@ -1091,10 +1101,12 @@ def build_graph(spec: EquationSpec) -> Graph:
                 f"equations.{name}",
                 "comes after loss; the loss must be the last equation",
             )
+        defined = len(builder.nodes)
         try:
             builder.equation(name, text)
         except LoweringError as error:
             raise SpecError(spec.source, f"equations.{name}", str(error)) from None
+        _check_target(spec, name, builder.nodes[defined:])
         loss_seen = name == "loss"
     graph = Graph(
         name=spec.name,
@@ -1112,3 +1124,34 @@ def build_graph(spec: EquationSpec) -> Graph:
             f"{unused[0]} is not used by any equation; its gradient would be zero",
         )
     return graph
+
+
+def _check_target(spec: EquationSpec, name: str, values: Sequence[Value]) -> None:
+    """Refuse, before deriving, a function the target's arrays cannot compute, naming
+    the equation that calls it (directly, or through an activation such as gelu)."""
+    refused = TARGETS[spec.target].refuses
+    for value in values:
+        assert value.definition is not None
+        for function, reason in refused.items():
+            calls = [
+                f
+                for f in value.definition.atoms(sp.Function)
+                if isinstance(f, function)
+                or any(
+                    formula.has(function)
+                    for formula in (
+                        getattr(f, "formula", None),
+                        getattr(getattr(f, "derivative", None), "formula", None),
+                    )
+                    if formula is not None
+                )
+            ]
+            if calls:
+                what = type(calls[0]).__name__
+                needs = "calls" if what == function.__name__ else f"{what} needs"
+                raise SpecError(
+                    spec.source,
+                    f"equations.{name}",
+                    f"{needs} {function.__name__}, which target = "
+                    f'"{spec.target}" cannot compute ({reason}); use target = "numpy"',
+                )

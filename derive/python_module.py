@@ -241,7 +241,9 @@ def _partials(
         for upstream, args in arguments.items():
             if upstream != gradient.name:
                 names[upstream] = f"{upstream}({', '.join(args)})"
-        code_printer = printer(names, helpers)
+        # Arrays the code makes take the dtype and device of the first forward value.
+        like = f'{calling.values}["{calling.computed[0]}"]'
+        code_printer = printer(names, helpers, like=like)
         code = code_printer.doprint(array)
         namespace = f"*{calling.values}.values()"
         functions.append(
@@ -292,7 +294,7 @@ class EquationContext:
     """Everything ``equations.py.j2`` needs; each code string is printed by SymPy."""
 
     network: Graph
-    target: Target  # equation specs are generated for NumPy
+    target: Target
     activations: tuple[ActivationCode, ...]
     helpers: tuple[HelperCode, ...]
     imports: tuple[str, ...]
@@ -308,6 +310,13 @@ class EquationContext:
     partials: tuple[Function, ...]
     sizes: tuple[tuple[str, int], ...]
     batch_code: str  # the batch size, in the backward pass
+    #: Whether the code calls array_api_compat's device() (arrays it makes take the
+    #: device of an array in scope); the module then imports it.
+    uses_device: bool = False
+    #: The namespace lines of the forward pass and of gradients (empty for a fixed
+    #: module, or where the code calls no array function).
+    forward_namespace: str = ""
+    backward_namespace: str = ""
 
 
 def equation_module_context(derivation: Derivation) -> EquationContext:
@@ -324,12 +333,22 @@ def equation_module_context(derivation: Derivation) -> EquationContext:
     }
     primitives = primitives_used(network, arrays.values())
     helper_names = {*network.functions, *primitives}
-    printers = Printers(NumPyCodePrinter)
+    target = TARGETS[network.spec.target]
+    printers = Printers(target.printer)
     activations, helpers = scalar_functions(network, primitives, printers, helper_names)
     batched = [v for v in network.inputs if v.batched]
     first_batched = batched[0].name if batched else None
     batch_code = f"{first_batched}.shape[0]" if first_batched else "1"
     printer = printers({N_BATCH.name: batch_code}, helper_names)
+    # Arrays the backward pass makes (a unit vector, a constant gradient) take the
+    # dtype and device of a forward value, or of an input or parameter.
+    if network.computed:
+        like = f'values["{network.computed[0].name}"]'
+    elif network.inputs:
+        like = f'given["{network.inputs[0].name}"]'
+    else:
+        like = f'arrays["{network.parameters[0].name}"]'
+    backward_printer = printers({N_BATCH.name: batch_code}, helper_names, like=like)
     printed = list(arrays.values())
     computed = (*network.computed, network.loss_value)
 
@@ -349,12 +368,20 @@ def equation_module_context(derivation: Derivation) -> EquationContext:
     backward = tuple(
         Assignment(
             g.name,
-            printer.doprint(arrays[g.name]),
+            backward_printer.doprint(arrays[g.name]),
             equation(g.array.element, g.expression),
         )
         for g in derivation.gradients
     )
     needed = set().union(*(_symbols(array) for array in arrays.values()))
+    # The namespace is the data's (parameters may be NumPy arrays next to Dask data):
+    # the inputs', or the parameters' in a network without inputs.
+    given_arrays = network.inputs or network.parameters
+    forward_namespace = (
+        target.namespace_line(", ".join(v.name for v in given_arrays), given=True)
+        if _calls_module(printer)
+        else ""
+    )
     gradient_of = {g.target.name: g.name for g in derivation.gradients}
 
     def given(value: Value) -> GivenArray:
@@ -382,13 +409,15 @@ def equation_module_context(derivation: Derivation) -> EquationContext:
         batch_code=partial_batch,
         batch_argument=batch_argument,
     )
+    partials = _partials(derivation, arrays, helper_names, target, printers, calling)
     return EquationContext(
         network=network,
-        target=TARGETS["numpy"],
+        target=target,
         activations=activations,
         helpers=helpers,
-        imports=printers.imports(besides=["numpy"]),
+        imports=printers.imports(besides=[target.module, "array_api_compat"]),
         log_sum_exp=any(array.has(LogSumExp) for array in printed),
+        uses_device=any("array_api_compat" in p.module_imports for p in printers.made),
         parameters=tuple(given(p) for p in network.parameters),
         inputs=tuple(given(i) for i in network.inputs),
         values=tuple(v.name for v in computed),
@@ -403,9 +432,15 @@ def equation_module_context(derivation: Derivation) -> EquationContext:
             for i in network.inputs
             if i.name in needed or (N_BATCH.name in needed and i.name == first_batched)
         ),
-        partials=_partials(
-            derivation, arrays, helper_names, TARGETS["numpy"], printers, calling
-        ),
+        partials=partials,
         sizes=tuple((s.name, n) for s, n in sizes.items()),
         batch_code=batch_code,
+        forward_namespace=forward_namespace,
+        backward_namespace=(
+            target.namespace_line(
+                "*given.values()" if network.inputs else "*arrays.values()"
+            )
+            if forward_namespace or _calls_module(backward_printer)
+            else ""
+        ),
     )

@@ -2,7 +2,8 @@
 and Dask arrays, with the gradients of the NumPy target and of each library's autodiff.
 
 Every example spec is generated again with ``target = "array_api"`` (the unrolled one
-excepted: that style is plain Python floats, and the target refuses it).
+excepted: that style is plain Python floats, and the target refuses it), equation
+specs included.
 """
 
 from __future__ import annotations
@@ -17,16 +18,17 @@ from typing import Any
 import numpy as np
 import pytest
 
+from derive.equations import EquationSpec
 from derive.spec import NetworkSpec, load_spec, parse_spec
 from tests.conftest import GENERATED, SPECS, generate_module, import_path
+from tests.equation_reference import evaluate, parse_equation_spec, random_point
 from tests.test_networks_against_torch import random_problem
 from tests.torch_reference import network_gradients, seed_gradients
 
 array_api_strict = pytest.importorskip("array_api_strict")
 pytest.importorskip("array_api_compat")
 
-#: Every [[layers]] example spec in the vectorized style, by name (equation specs
-#: are generated for NumPy only so far).
+#: Every [[layers]] example spec in the vectorized style, by name.
 EXAMPLES = sorted(
     path.stem
     for path in SPECS.glob("*.toml")
@@ -495,3 +497,163 @@ def test_checks_on_torch_tensors(checked):
         TypeError, match=r"^x has dtype torch.complex128; expected real"
     ):
         module.gradients(params, x.to(torch.complex128), y)
+
+
+# Equation specs ------------------------------------------------------------------------
+
+#: Every example equation spec (issue 10), by name.
+EQUATION_EXAMPLES = sorted(
+    path.stem
+    for path in SPECS.glob("*.toml")
+    if isinstance(spec := load_spec(path), EquationSpec) and spec.target == "numpy"
+)
+
+#: What the examples do not reach: an element of a value and of a parameter picked by
+#: integer indices (a unit vector in the gradient), ``swapaxes`` of a 3-axis value, a
+#: parameter whose gradient is a constant (``full``), and contractions that only an
+#: einsum computes (a broadcast product and a sum in the standard).
+COVERAGE = """
+name = "coverage"
+[sizes]
+d = 3
+k = 4
+f = 2
+j = 2
+[inputs]
+x = ["batch", "d", "k", "j"]
+y = ["batch"]
+[parameters]
+A = ["d", "k", "j", "f"]
+B = ["f", "d"]
+P = ["j", "d"]
+c = ["f"]
+[equations]
+h = "tanh(einsum('bdkj,dkjf->bdf', x, A))"
+g = "einsum('bdf,fd->b', h, B) + h[:, 0, 1] * P[1, 2]"
+loss = "mean((g - y)**2) + 0.5 * sum(P) + sum(swapaxes(h, 0, 2)[1, 2]) + sum(c)"
+"""
+
+
+@pytest.fixture(scope="module")
+def equation_modules(tmp_path_factory) -> dict[str, tuple[Any, ModuleType, ModuleType]]:
+    """Per equation spec: the reference's reading of it, its NumPy module (the
+    committed one for an example) and its array_api module."""
+    folder = tmp_path_factory.mktemp("array_api_equations")
+    texts = {name: (SPECS / f"{name}.toml").read_text() for name in EQUATION_EXAMPLES}
+    found = {}
+    for name, text in {**texts, "coverage": COVERAGE}.items():
+        if name in texts:
+            numpy_module = import_path(GENERATED / f"{name}.py")
+        else:
+            numpy_module = generate_module(folder, text, f"{name}.toml")[1]
+        _, module = generate_module(folder, as_array_api(text), f"{name}_xp.toml")
+        found[name] = (parse_equation_spec(text), numpy_module, module)
+    return found
+
+
+def test_equation_examples_are_found():
+    assert EQUATION_EXAMPLES == [
+        "attention_regressor",
+        "layernorm_mlp",
+        "residual_mlp",
+        "rnn_classifier",
+        "seed_equations",
+    ]
+
+
+@pytest.mark.parametrize("name", [*EQUATION_EXAMPLES, "coverage"])
+def test_equation_spec_on_array_api_strict_matches_the_numpy_target(
+    equation_modules, name
+):
+    """forward, loss, gradients and every d_loss_d_* function on array-api-strict
+    arrays (2023.12), against the NumPy target, float64."""
+    spec, numpy_module, module = equation_modules[name]
+    params, inputs = random_point(spec, batch=5, seed=14)
+    strict = lambda a: array_api_strict.asarray(a, dtype=array_api_strict.float64)  # noqa: E731
+    strict_params, strict_inputs = convert(params, strict), convert(inputs, strict)
+    got = module.gradients(strict_params, **strict_inputs)
+    assert all(type(g) is type(strict(0.0)) for g in got.values())
+    expected = numpy_module.gradients(params, **inputs)
+    assert_close(got, expected, rtol=1e-12, atol=1e-15)
+    values = module.forward(strict_params, *strict_inputs.values())
+    expected_values = numpy_module.forward(params, *inputs.values())
+    assert_close(values, expected_values, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(
+        float(module.loss(strict_params, **strict_inputs)),
+        float(numpy_module.loss(params, **inputs)),
+        rtol=1e-12,
+    )
+    given = {**params, **inputs}
+    for function in (f for f in dir(numpy_module) if f.startswith("d_loss_d_")):
+        expected_partial = getattr(numpy_module, function)(
+            expected_values, *_given_arguments(numpy_module, function, given)
+        )
+        got_partial = getattr(module, function)(
+            values, *(strict(a) for a in _given_arguments(module, function, given))
+        )
+        assert type(got_partial) is type(strict(0.0)), function
+        np.testing.assert_allclose(
+            np.asarray(got_partial),
+            expected_partial,
+            rtol=1e-12,
+            atol=1e-15,
+            err_msg=function,
+        )
+
+
+def _given_arguments(module: ModuleType, function: str, given: dict) -> list:
+    """The arrays after ``values`` that ``module.function`` takes, by name."""
+    import inspect
+
+    names = list(inspect.signature(getattr(module, function)).parameters)[1:]
+    return [given[n] for n in names]
+
+
+@pytest.mark.parametrize("name", [*EQUATION_EXAMPLES, "coverage"])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_equation_spec_on_torch_tensors_equals_autograd(equation_modules, name, dtype):
+    """torch tensors in, torch tensors of the same dtype out, equal to torch
+    autograd on the reference's evaluation of the same equations."""
+    torch = pytest.importorskip("torch")
+    spec, _, module = equation_modules[name]
+    params, inputs = random_point(spec, batch=4, seed=3)
+    expected = evaluate(spec, params, inputs)
+    tensor = lambda a: torch.tensor(np.asarray(a), dtype=getattr(torch, dtype))  # noqa: E731
+    got = module.gradients(convert(params, tensor), **convert(inputs, tensor))
+    for value in got.values():
+        assert isinstance(value, torch.Tensor)
+        assert value.dtype == getattr(torch, dtype) and value.device.type == "cpu"
+    rtol, atol = (1e-10, 1e-12) if dtype == "float64" else (2e-4, 2e-5)
+    assert_close({k: v.numpy() for k, v in got.items()}, expected.gradients, rtol, atol)
+
+
+@pytest.mark.parametrize(
+    ("formula", "says"),
+    [
+        ("gelu(x @ W.T)", "gelu needs erf"),
+        ("x + erf(x @ W.T)", "calls erf"),
+    ],
+)
+def test_erf_in_an_equation_spec_is_refused_naming_the_equation(
+    tmp_path, formula, says
+):
+    path = tmp_path / "gelu.toml"
+    path.write_text(
+        'name = "g"\ntarget = "array_api"\n[sizes]\nd = 3\n[inputs]\n'
+        'x = ["batch", "d"]\n[parameters]\nW = ["d", "d"]\n[equations]\n'
+        f'h = "{formula}"\nloss = "mean(h)"\n'
+    )
+    result = run_derive(path, tmp_path / "out")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert f"{path}: equations.h: {says}" in result.stderr
+    assert 'target = "array_api" cannot compute' in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_unknown_target_of_an_equation_spec_is_refused():
+    text = (SPECS / "residual_mlp.toml").read_text()
+    with pytest.raises(
+        Exception, match=r"r\.toml: target: got 'cupy'; allowed: numpy, array_api"
+    ):
+        parse_spec(text.replace("[sizes]", 'target = "cupy"\n[sizes]'), "r.toml")

@@ -5,7 +5,12 @@ The generated module calls every array function through ``xp``, the namespace
 Dask, array-api-strict). :class:`ArrayAPICodePrinter` is derive's NumPy printer with
 ``_module = "xp"`` and the calls that the standard spells differently:
 
-- no ``outer`` or ``einsum``: an outer product is ``a[:, None] * b``;
+- no ``outer`` or ``einsum``: an outer product is ``a[:, None] * b``, an einsum the
+  broadcast product of its operands (``permute_dims``, length-1 axes) summed over
+  its contracted letters; ``swapaxes`` and ``transpose`` are ``matrix_transpose``
+  and ``permute_dims``;
+- arrays it makes (a unit vector, a constant gradient) take the dtype and device of
+  an array in scope (``like``), since the standard mixes neither kinds nor devices;
 - no methods beyond the standard's: ``xp.sum(a, axis=0)``, ``xp.astype(a, dtype)``;
 - functions take arrays only (Python scalars only next to operators), so
   ``maximum(0, x)`` is ``xp.maximum(x, xp.zeros_like(x))``, which keeps ``x``'s dtype
@@ -27,6 +32,7 @@ from sympy.printing.precedence import PRECEDENCE
 
 from derive.activations import Elementwise
 from derive.errors import DeriveError
+from derive.passes.to_array import NewAxes, Permuted
 from derive.printing.numpy_code import NumPyCodePrinter
 
 #: The standard's elementwise functions, by SymPy's names where NumPy's differ.
@@ -97,9 +103,81 @@ class ArrayAPICodePrinter(NumPyCodePrinter):
         return self._call("sum", self._print(operand), f"axis={axis}")
 
     def _print_Einsum(self, expr: sp.Expr) -> str:
-        raise DeriveError(
-            f"the array_api target has no einsum, needed for {expr}; "
-            'use target = "numpy"'
+        """The standard has no einsum: each operand's axes are put in the order of
+        the letters (``permute_dims``), given length-1 axes for the letters it lacks,
+        and the broadcast product is summed over the contracted letters. This
+        materializes the product over every letter; derive prints an einsum only
+        where no matrix product or ``tensordot`` computes the contraction."""
+        subscripts, *operands = expr.args
+        inputs, output = subscripts.name.split("->")
+        terms = inputs.split(",")
+        letters = [*output, *sorted({c for t in terms for c in t} - set(output))]
+        factors = []
+        for term, operand in zip(terms, operands, strict=True):
+            own = [c for c in letters if c in term]
+            array = operand
+            if own != list(term):
+                array = Permuted(operand, *(sp.Integer(term.index(c)) for c in own))
+            flags = [sp.Integer(c in term) for c in letters]
+            if len(own) < len(letters):
+                array = NewAxes(array, *flags)
+            factors.append(self.parenthesize(array, PRECEDENCE["Mul"], strict=False))
+        product = " * ".join(factors)
+        summed = tuple(range(len(output), len(letters)))
+        if not summed:
+            return product
+        axis = str(summed[0]) if len(summed) == 1 else str(summed)
+        return self._call("sum", product, f"axis={axis}")
+
+    def _print_Sliced(self, expr: sp.Expr) -> str:
+        """``x[:, 0, :]``: the standard indexes every axis (NumPy fills in trailing
+        ``:``, which the standard leaves unspecified)."""
+        operand, *key = expr.args
+        items = [":" if k == -1 else self._print(k) for k in key]
+        text = self.parenthesize(operand, PRECEDENCE["Atom"], strict=True)
+        return f"{text}[{', '.join(items)}]"
+
+    def _print_Permuted(self, expr: sp.Expr) -> str:
+        """``matrix_transpose`` for the last two axes, else ``permute_dims``."""
+        operand, *order = expr.args
+        positions = tuple(int(p) for p in order)
+        n = len(positions)
+        if positions == (*range(n - 2), n - 1, n - 2):
+            return self._call("matrix_transpose", self._print(operand))
+        return self._call("permute_dims", self._print(operand), str(positions))
+
+    def _like(self, what: str) -> tuple[str, str]:
+        """The dtype and device of the array :attr:`like` names, for ``what``."""
+        if self.like is None:
+            raise DeriveError(
+                f"the array_api target needs an array in scope for the dtype and "
+                f"device of {what}; none is known here"
+            )
+        # array_api_compat's device(), which the module imports by name (recorded in
+        # module_imports, as SymPy's printers record what they call).
+        self.module_imports["array_api_compat"].add("device")
+        return f"{self.like}.dtype", f"device({self.like})"
+
+    def _print_UnitVector(self, expr: sp.Expr) -> str:
+        """``arange(size) == position`` in the dtype and on the device of the
+        arrays around it (the standard does not mix booleans and floats)."""
+        size, position = expr.args
+        dtype, device = self._like("a unit vector")
+        arange = self._call("arange", self._print(size), f"device={device}")
+        return self._call("astype", f"{arange} == {self._print(position)}", dtype)
+
+    def _print_BroadcastTo(self, expr: sp.Expr) -> str:
+        """``broadcast_to`` of an array; a number is ``full`` of the shape, since the
+        standard's functions take arrays."""
+        operand, *shape = expr.args
+        sizes = ", ".join(self._print(s) for s in shape)
+        comma = "," if len(shape) == 1 else ""
+        if not operand.is_number:
+            return self._call("broadcast_to", self._print(operand), f"({sizes}{comma})")
+        dtype, device = self._like("a constant gradient")
+        value = self._print(sp.Float(operand))
+        return self._call(
+            "full", f"({sizes}{comma})", value, f"dtype={dtype}", f"device={device}"
         )
 
     def _print_Heaviside(self, expr: sp.Expr) -> str:

@@ -19,15 +19,21 @@ class CodePrinterMixin:
 
     ``names`` maps a symbol's name to the code that stands for it where it is printed
     (``"r1" -> 'variable_dict["r1"]'``); ``helpers`` names the functions the module
-    defines, which printed code may call instead of writing them out.
+    defines, which printed code may call instead of writing them out; ``like`` is the
+    code of an array in scope whose dtype and device the arrays the code makes take
+    (the array API standard's ``arange`` and ``full`` need them; NumPy's do not).
     """
 
     def __init__(
-        self, names: Mapping[str, str] | None = None, helpers: Iterable[str] = ()
+        self,
+        names: Mapping[str, str] | None = None,
+        helpers: Iterable[str] = (),
+        like: str | None = None,
     ) -> None:
         super().__init__({"fully_qualified_modules": True, "strict": True})  # type: ignore[call-arg]
         self.names = dict(names or {})
         self.helpers = frozenset(helpers)
+        self.like = like
 
     def doprint(self, expr: Any, assign_to: Any = None) -> str:
         """Print ``expr``, with numbers such as ``sqrt(2)/2`` as float literals.
