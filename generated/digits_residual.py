@@ -353,31 +353,42 @@ def _inputs(
 
 def _checked(
     kind: str,
-    name: str,
-    value: ArrayLike,
+    key: str,
+    value: Any,
     shape: tuple[int | str, ...],
     batch: dict[str, tuple[str, int]],
 ) -> NDArray[Any]:
-    """``value`` as an array of ``shape``; a ValueError names the array, the axis
-    and both sizes. ``batch`` remembers the first batch size seen."""
-    array = numpy.asarray(value)
+    """``value`` as an array of ``shape``: a ValueError names the array, the axis and
+    both sizes. ``batch`` remembers the first batch size seen. Arrays of floats pass
+    as they are; lists and integers become float64 arrays."""
+    name = f"{kind} {key!r}"
+    try:
+        array = numpy.asarray(value)
+    except ValueError as error:  # nested lists of different lengths
+        raise ValueError(f"{name} is not an array of shape {shape} ({error})") from None
+    if array.dtype.kind in "biu":
+        array = array.astype(numpy.float64)
+    elif array.dtype.kind != "f":
+        raise TypeError(
+            f"{name} has dtype {array.dtype}; expected real numbers (floats or integers)"
+        )
     if array.ndim != len(shape):
         raise ValueError(
-            f"{kind} {name!r} has shape {array.shape}, expected {shape} "
-            f"({len(shape)} axes: {', '.join(AXES[name]) or 'a scalar'})"
+            f"{name} has shape {array.shape}, expected {shape} "
+            f"({len(shape)} axes: {', '.join(AXES[key]) or 'a scalar'})"
         )
     for axis, (size, expected) in enumerate(zip(array.shape, shape, strict=True)):
-        axis_name = AXES[name][axis]
+        axis_name = AXES[key][axis]
         if expected == "batch":
-            first = batch.setdefault("batch", (name, size))
+            first = batch.setdefault("batch", (key, size))
             if size != first[1]:
                 raise ValueError(
-                    f"{kind} {name!r} has batch size {size} (axis {axis}), but "
+                    f"{name} has batch size {size} (axis {axis}), but "
                     f"{first[0]!r} has batch size {first[1]}"
                 )
         elif size != expected:
             raise ValueError(
-                f"{kind} {name!r} has shape {array.shape}, expected {shape}: "
+                f"{name} has shape {array.shape}, expected {shape}: "
                 f"axis {axis} ({axis_name}) has size {size}, not {expected}"
             )
     return array
