@@ -554,6 +554,7 @@ def equation_modules(tmp_path_factory) -> dict[str, tuple[Any, ModuleType, Modul
 def test_equation_examples_are_found():
     assert EQUATION_EXAMPLES == [
         "attention_regressor",
+        "digits_residual",
         "layernorm_mlp",
         "residual_mlp",
         "rnn_classifier",
@@ -625,6 +626,52 @@ def test_equation_spec_on_torch_tensors_equals_autograd(equation_modules, name, 
         assert value.dtype == getattr(torch, dtype) and value.device.type == "cpu"
     rtol, atol = (1e-10, 1e-12) if dtype == "float64" else (2e-4, 2e-5)
     assert_close({k: v.numpy() for k, v in got.items()}, expected.gradients, rtol, atol)
+
+
+@pytest.mark.parametrize("name", [*EQUATION_EXAMPLES, "coverage"])
+def test_equation_spec_on_jax_also_under_jit_equals_jax_grad(
+    equation_modules, name, jax
+):
+    """The module's own loss, differentiated by jax.grad, against its gradients(),
+    eager and under jax.jit; and against the NumPy target."""
+    import jax.numpy as jnp
+
+    spec, numpy_module, module = equation_modules[name]
+    params, inputs = random_point(spec, batch=4, seed=9)
+    jax_params, jax_inputs = convert(params, jnp.asarray), convert(inputs, jnp.asarray)
+    expected = jax.grad(lambda p: module.loss(p, **jax_inputs))(jax_params)
+    got = module.gradients(jax_params, **jax_inputs)
+    jitted = jax.jit(lambda p, i: module.gradients(p, **i))(jax_params, jax_inputs)
+    for value in (*got.values(), *jitted.values()):
+        assert isinstance(value, jax.Array) and value.dtype == jnp.float64
+    expected_numpy = {k: np.asarray(v) for k, v in expected.items()}
+    assert_close(got, expected_numpy, rtol=1e-10, atol=1e-12)
+    assert_close(jitted, expected_numpy, rtol=1e-10, atol=1e-12)
+    assert_close(got, numpy_module.gradients(params, **inputs), rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("name", [*EQUATION_EXAMPLES, "coverage"])
+def test_equation_spec_on_dask_chunked_along_the_batch(
+    equation_modules, name, dask_client
+):
+    """Every input chunked along its batch axis: the gradients equal NumPy's, and no
+    task holds a whole-batch array (batch sums are reduced chunk by chunk)."""
+    da = pytest.importorskip("dask.array")
+    spec, numpy_module, module = equation_modules[name]
+    if not all(spec.inputs[n][:1] == ("batch",) for n in spec.inputs):
+        pytest.skip("an input without a batch axis: no batch to chunk")
+    batch, chunk = 97, 20  # 5 chunks; 97 is no size of any example
+    params, inputs = random_point(spec, batch=batch, seed=11)
+    chunked = {
+        n: da.from_array(a, chunks=(chunk,) + (-1,) * (a.ndim - 1))
+        for n, a in inputs.items()
+    }
+    lazy = module.gradients(convert(params, da.from_array), **chunked)
+    assert all(isinstance(g, da.Array) for g in lazy.values())
+    (computed,) = dask_client.compute([lazy], sync=True)
+    expected = numpy_module.gradients(params, **inputs)
+    assert_close(computed, expected, rtol=1e-9, atol=1e-12)
+    assert full_batch_outputs(lazy, batch) == []
 
 
 @pytest.mark.parametrize(
