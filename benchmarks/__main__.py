@@ -76,6 +76,7 @@ def _gradient_table(rows: list[dict]) -> list[str]:
 SHORT_NAMES = {
     "derive, unrolled": "derive unrolled",
     "derive, vectorized": "derive vectorized",
+    "derive, as equations": "as equations",
     "derive array_api, NumPy arrays": "array_api on NumPy",
     "derive array_api, torch tensors": "array_api on torch",
     "hand-written scalar Python": "hand scalar",
@@ -103,6 +104,26 @@ def summary(record: dict) -> list[str]:
     return lines
 
 
+def layers_against_equations(rows: list[dict]) -> list[str]:
+    """Per size: the [[layers]] spec's module and the same network's equation
+    spec's module, side by side."""
+    lines = [
+        "## A [[layers]] spec and the same network as equations",
+        "",
+        "| size | [[layers]] | as equations | ratio |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for size in dict.fromkeys(r["size"] for r in rows):
+        us = {r["method"]: r["us"] for r in rows if r["size"] == size}
+        if "derive, as equations" in us:
+            layers, equations = us["derive, vectorized"], us["derive, as equations"]
+            lines.append(
+                f"| {size} | {format_time(layers)} | {format_time(equations)} "
+                f"| {equations / layers:.3f}x |"
+            )
+    return lines
+
+
 def markdown(record: dict) -> str:
     """The results as Markdown tables."""
     lines = ["## Machine", ""]
@@ -123,6 +144,7 @@ def markdown(record: dict) -> str:
         "",
         *array_api.table(rows),
     ]
+    lines += ["", *layers_against_equations(rows)]
     if record.get("past_memory"):
         lines += ["", *past_memory.table(record["past_memory"])]
     if record.get("jax_compile"):

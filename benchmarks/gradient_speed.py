@@ -13,13 +13,18 @@ from benchmarks.array_api import ARRAY_API_METHODS, array_api_methods
 from benchmarks.networks import (
     MNIST_SIZES,
     Size,
+    equations_text,
     generated_module,
     matmul_limit,
+    module_of_spec,
     numpy_backprop,
     problem,
 )
 from benchmarks.peers import PEERS, compile_seconds
 from benchmarks.timing import Progress, compare, step
+
+#: The same network written as equations (issue 10: within 3% of its [[layers]] spec).
+EQUATIONS = "derive, as equations"
 
 
 def methods(size: Size) -> dict[str, Callable[[], Any]]:
@@ -32,10 +37,16 @@ def methods(size: Size) -> dict[str, Callable[[], Any]]:
     for name, value in expected.items():
         assert got[name].dtype == value.dtype, name
         np.testing.assert_allclose(got[name], value, rtol=2e-3, atol=1e-6)
+    equations = module_of_spec(
+        equations_text(size, f"bench_equations_{'_'.join(map(str, size.widths))}"),
+        f"bench_equations_{'_'.join(map(str, size.widths))}",
+    )
     found: dict[str, Callable[[], Any]] = {
         "derive, vectorized": lambda: generated.gradients(params, x, y),
+        EQUATIONS: lambda: equations.gradients(params, x, y),
         "hand-written NumPy": lambda: hand(params, x, y),
     }
+    _check(EQUATIONS, found[EQUATIONS](), expected)
     found.update(
         array_api_methods(generated_module(size, target="array_api"), params, x, y)
     )

@@ -76,6 +76,31 @@ def spec_text(
     return text + f'[loss]\nkind = "{size.loss}"\nreduction = "mean"\n'
 
 
+def equations_text(size: Size, name: str = "bench_equations") -> str:
+    """The network of ``size`` written as equations (the same parameter names and
+    shapes, the same loss), for timing it against its ``[[layers]]`` spec."""
+    widths = size.widths
+    sizes = "".join(f"n{n} = {w}\n" for n, w in enumerate(widths))
+    last = len(widths) - 1
+    parameters = "".join(
+        f'W{n} = ["n{n + 1}", "n{n}"]\nb{n} = ["n{n + 1}"]\n' for n in range(last)
+    )
+    equations = "".join(
+        f'h{n} = "relu({"x" if n == 0 else f"h{n - 1}"} @ W{n}.T + b{n})"\n'
+        for n in range(last - 1)
+    )
+    equations += f'z = "h{last - 2} @ W{last - 1}.T + b{last - 1}"\n'
+    if size.loss == "softmax_cross_entropy":
+        equations += 'loss = "-mean(sum(y * log_softmax(z, axis=-1), axis=-1))"\n'
+    else:  # derive's mse with reduction "mean": the mean over samples and outputs
+        equations += 'loss = "mean((z - y)**2)"\n'
+    return (
+        f'name = "{name}"\n[sizes]\n{sizes}'
+        f'[inputs]\nx = ["batch", "n0"]\ny = ["batch", "n{last}"]\n'
+        f"[parameters]\n{parameters}[equations]\n{equations}"
+    )
+
+
 def import_file(path: Path, name: str) -> ModuleType:
     """Import the Python file at ``path`` as the module ``name``."""
     module_spec = importlib.util.spec_from_file_location(name, path)
