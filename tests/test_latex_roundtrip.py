@@ -211,3 +211,32 @@ def test_sizes_are_the_spec_s(reader):
     size = reader.parse(r"n_{\text{in}}", notation)
     assert build_network(spec).widths[size] == 784
     assert np.isclose(float(reader.parse(r"\frac{\pi}{2}", notation)), np.pi / 2)
+
+
+@pytest.mark.parametrize(
+    ("name", "right", "wrong"),
+    [
+        # dL/dh0 without the transpose of W1: the classic slip of a backward pass.
+        (
+            "seed_equations.md",
+            r"\sum_{m} {W_{1}}_{m i} \frac{\partial L}{\partial {r_{1}}_{m}}",
+            r"\sum_{m} {W_{1}}_{i m} \frac{\partial L}{\partial {r_{1}}_{m}}",
+        ),
+        # A forward equation that contracts the wrong axis of W1.
+        (
+            "seed_equations.tex",
+            r"\sum_{j} {W_{1}}_{i j} {h_{0}}_{j}",
+            r"\sum_{j} {W_{1}}_{j i} {h_{0}}_{j}",
+        ),
+    ],
+)
+def test_a_misprinted_equation_document_is_caught(
+    equation_reader, tmp_path, name, right, wrong
+):
+    """The check of equation specs' documents is not vacuous either."""
+    text = (GENERATED / name).read_text()
+    assert text.count(right) == 1
+    (tmp_path / name).write_text(text.replace(right, wrong))
+    spec = SPEC_OF["seed_equations"]
+    with pytest.raises(AssertionError, match="Not equal to tolerance"):
+        check_document(tmp_path / name, spec, equation_reader, worked_numbers(spec))
