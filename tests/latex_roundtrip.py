@@ -43,7 +43,15 @@ from derive.functions import PRIMITIVES
 from derive.graph import N_BATCH, Graph
 from derive.losses import Y_OBSERVED, Y_PREDICTED, element_derivative
 from derive.network import INPUT_UNIT, Array, Network, build
-from derive.passes.to_array import LogSumExp, MatProd, SumAxes, Transposed
+from derive.passes.to_array import (
+    LogSumExp,
+    MatProd,
+    Permuted,
+    Sliced,
+    SumAxes,
+    TensorDot,
+    Transposed,
+)
 from derive.passes.unroll import elements
 from derive.spec import NetworkSpec
 
@@ -293,6 +301,21 @@ class DeriveTransformer(TransformToSymPyExpr):
             raise NotationError("einsum is not read back yet")
         axes = [sp.Integer(t) for t in tokens[3:-2] if str(t).isdigit()]
         return SumAxes(tokens[-1], *axes)
+
+    def tensordot(self, tokens: list) -> sp.Expr:
+        over = str(tokens[0]).split("_{", 1)[1][:-1]
+        left_axes, right_axes = (
+            sp.Tuple(*(sp.Integer(a) for a in side.split(","))) for side in over.split(";")
+        )
+        return TensorDot(tokens[2], tokens[4], left_axes, right_axes)
+
+    def permuted(self, tokens: list) -> sp.Expr:
+        order = re.findall(r"\d+", str(tokens[1]))
+        return Permuted(tokens[0], *(sp.Integer(o) for o in order))
+
+    def sliced(self, tokens: list) -> sp.Expr:
+        key = str(tokens[1])[len("_{[") : -len("]}")].split(",")
+        return Sliced(tokens[0], *(sp.Integer(-1 if k == ":" else k) for k in key))
 
     def adjacent_expressions(self, tokens: list) -> Any:
         left, right = tokens
@@ -608,13 +631,6 @@ class Checker:
             assert worked is not None
             self._check_worked(sides, worked)
         elif section == "matrix":
-            if self.equation_spec:
-                # Not read back yet: an equation spec's matrix form prints tensordot,
-                # slices, unit vectors and broadcasts (derive.passes.to_array), for
-                # which neither the grammar nor _array_value has a reading; these
-                # lines are checked as code (the line under each) in
-                # tests/test_equations.py, against torch.
-                return
             self._check_array(sides)
         elif section == "activations" and r"\operatorname{lse}" not in sides[0]:
             self._check_scalar(sides)
@@ -724,19 +740,27 @@ class Checker:
         )
 
     def _array_value(self, expr: sp.Expr) -> Any:
-        """``expr`` in NumPy, a vector being a column: ``u v^T`` is an outer product."""
+        """``expr`` in NumPy, a vector being a column: ``u v^T`` is an outer product;
+        for how arrays of different shapes combine, see :class:`_Broadcasting`."""
         symbols = sorted(expr.free_symbols, key=lambda s: s.name)
         values = [
             self.evaluator.widths[s] if s.is_integer else _column(self._values(s.name))
             for s in symbols
         ]
         operations = {
-            "MatProd": lambda a, b: a @ b,
-            "Transposed": lambda a: np.transpose(a),
+            "MatProd": lambda a, b: _column(a @ b),
+            "Transposed": lambda a: _column(np.transpose(a)),
             "SumAxes": lambda a, *axes: _column(
                 np.sum(a, axis=tuple(int(x) for x in axes) or None)
             ),
             "LogSumExp": lambda a, axis: _column(logsumexp(a, axis=int(axis))),
+            "Permuted": lambda a, *order: _column(np.transpose(a, order)),
+            "TensorDot": lambda a, b, left, right: _column(
+                np.tensordot(a, b, axes=(left, right))
+            ),
+            "Sliced": lambda a, *key: _column(
+                a[tuple(slice(None) if k == -1 else k for k in key)]
+            ),
             "Heaviside": lambda a, at_zero=0: np.heaviside(a, at_zero),
             "sigmoid": expit,
             "softplus": lambda a: np.logaddexp(0, a),
@@ -744,7 +768,7 @@ class Checker:
         function = sp.lambdify(
             symbols, expand_activations(expr), modules=[operations, "scipy", "numpy"]
         )
-        return function(*values)
+        return np.asarray(function(*values))
 
     def _check_worked(self, sides: tuple[str, ...], worked: dict[str, Any]) -> None:
         left, right = (self._parse(s, "array") for s in sides)
@@ -762,8 +786,41 @@ class Checker:
 
 
 def _column(values: np.ndarray) -> np.ndarray:
-    values = np.asarray(values, dtype=float)
+    values = np.asarray(values, dtype=float).view(_Broadcasting)
     return values.reshape(-1, 1) if values.ndim == 1 else values
+
+
+class _Broadcasting(np.ndarray):
+    """An array that broadcasts as the matrix form means it. derive prints NumPy's
+    ``lse[:, :, None]`` as ``lse``, and a vector is a column in ``u \\, {v}^{\\top}``
+    but NumPy's row in ``\\mathrm{gain} \\odot \\mathrm{normalized}`` (``gain[i] *
+    normalized[b, i]``): the reader takes the first of NumPy's rule, a vector as a
+    row, and broadcasting along the trailing axes (``lse[b, i] * weights[b, i, j]``)
+    that fits the shapes. Where two fit, the text does not say which is meant; the
+    batch of 2 and the sizes of 3 of small() make that rare."""
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        arrays = [np.asarray(a) for a in inputs]
+        if method == "__call__" and ufunc is not np.matmul:
+            shape = max((a.shape for a in arrays), key=lambda s: (len(s), np.prod(s)))
+            arrays = [_aligned(a, shape) for a in arrays]
+        result = getattr(ufunc, method)(*arrays, **kwargs)
+        return result.view(_Broadcasting) if isinstance(result, np.ndarray) else result
+
+
+def _aligned(array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``array`` read so that it broadcasts to ``shape``; see :class:`_Broadcasting`."""
+    readings = [array]
+    if array.ndim == 2 and array.shape[1] == 1:  # a vector, as a column
+        readings.append(array[:, 0])
+    readings.append(array.reshape(array.shape + (1,) * (len(shape) - array.ndim)))
+    for reading in readings:
+        try:
+            np.broadcast_shapes(reading.shape, shape)
+        except ValueError:
+            continue
+        return reading
+    return array
 
 
 def _indices(expr: sp.Expr) -> set[sp.Symbol]:
