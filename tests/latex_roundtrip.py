@@ -305,7 +305,8 @@ class DeriveTransformer(TransformToSymPyExpr):
     def tensordot(self, tokens: list) -> sp.Expr:
         over = str(tokens[0]).split("_{", 1)[1][:-1]
         left_axes, right_axes = (
-            sp.Tuple(*(sp.Integer(a) for a in side.split(","))) for side in over.split(";")
+            sp.Tuple(*(sp.Integer(a) for a in side.split(",")))
+            for side in over.split(";")
         )
         return TensorDot(tokens[2], tokens[4], left_axes, right_axes)
 
@@ -440,6 +441,8 @@ class Reader:
 
         # A .tex and its .md print the same equations: read each once per notation.
         self.cache: dict[tuple, tuple[Any, Any]] = {}
+        # ... and evaluates them at one point per network (see check_document).
+        self.checkers: dict[tuple, Checker] = {}
 
     def parse(self, text: str, notation: Notation) -> Any:
         key = (
@@ -596,11 +599,10 @@ def random_point(network: Graph, rng: np.random.Generator) -> dict[str, Any]:
             2 if s.name == "n_batch" else network.widths[s] for s in array.sizes
         )
         values = rng.uniform(-1.5, 1.5, shape)
-        if isinstance(network, Network) and array is network.observed and network.loss_kind.kind in (
-            "softmax_cross_entropy",
-            "binary_cross_entropy",
-        ):
-            values = rng.uniform(0.05, 1, shape)
+        probabilities = ("softmax_cross_entropy", "binary_cross_entropy")
+        if isinstance(network, Network) and array is network.observed:
+            if network.kind.kind in probabilities:
+                values = rng.uniform(0.05, 1, shape)
         point[array.name] = values.tolist() if shape else float(values)
     return point
 
@@ -619,6 +621,7 @@ class Checker:
         )
         self.names = dict(table)
         self.checked = 0
+        self.grids: dict[tuple, np.ndarray] = {}
 
     def notation(self, mode: str) -> Notation:
         return Notation(self.network, self.derivation, self.names, mode)
@@ -684,12 +687,13 @@ class Checker:
         free = _indices(sp.sympify(expr))
         if not free <= set(indices):
             raise NotationError(f"{expr} has free indices {free - set(indices)}")
-        if not indices:
-            return np.asarray(float(self.evaluator.element(expr, (), ())))
-        grid = np.empty(shape)
-        for at in elements(shape):
-            grid[at] = float(self.evaluator.element(expr, indices, at))
-        return grid
+        key = (expr, indices, shape)
+        if key not in self.grids:  # the .tex and the .md print the same sides
+            grid = np.empty(shape)
+            for at in elements(shape):
+                grid[at] = float(self.evaluator.element(expr, indices, at))
+            self.grids[key] = grid
+        return self.grids[key]
 
     def _shape_of(self, expr: sp.Expr, indices: tuple[sp.Symbol, ...]) -> tuple:
         sizes = {}
@@ -837,7 +841,11 @@ def check_document(path: Path, spec: Spec, reader: Reader, worked=None) -> int:
     returns how many were checked."""
     table, found = equations(path)
     assert table, f"{path.name}: no names table"
-    checker = Checker(reader, small(spec), table)
+    key = (repr(spec), tuple(table))
+    if key not in reader.checkers:
+        reader.checkers[key] = Checker(reader, small(spec), table)
+    checker = reader.checkers[key]
+    checker.checked = 0
     sizes = [e for e in found if e.section == "sizes"]
     for equation in sizes:
         size = reader.parse(equation.sides[0], checker.notation("index"))

@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from derive.derivation import derive
-from derive.evaluate import evaluate
 from derive.equations import EquationSpec
+from derive.evaluate import evaluate
 from derive.network import build, build_network
 from derive.render import render
 from derive.spec import NetworkSpec, load_spec, parse_spec
@@ -48,9 +48,7 @@ def worked_numbers(spec):
 
 
 @pytest.mark.parametrize("path", DOCUMENTS, ids=lambda p: p.name)
-def test_every_committed_equation_reads_back_as_the_math(
-    reader, equation_reader, path
-):
+def test_every_committed_equation_reads_back_as_the_math(reader, equation_reader, path):
     spec = SPEC_OF[path.stem]
     _, found = equations(path)
     if isinstance(spec, EquationSpec):
@@ -221,6 +219,12 @@ def test_sizes_are_the_spec_s(reader):
             "seed_equations.md",
             r"\sum_{m} {W_{1}}_{m i} \frac{\partial L}{\partial {r_{1}}_{m}}",
             r"\sum_{m} {W_{1}}_{i m} \frac{\partial L}{\partial {r_{1}}_{m}}",
+        ),
+        # The matrix form without the transpose (W1 is square: only the numbers tell).
+        (
+            "seed_equations.md",
+            r"{W_{1}}^{\top} \frac{\partial L}{\partial r_{1}}",
+            r"W_{1} \frac{\partial L}{\partial r_{1}}",
         ),
         # A forward equation that contracts the wrong axis of W1.
         (
