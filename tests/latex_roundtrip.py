@@ -10,6 +10,12 @@ r^{(1)}_{m}}`` the gradient ``d_loss_d_r1[m]``, ``\\frac{\\partial \\hat{y}_{a m
 ``\\sum_{m}`` a sum over the axis ``m`` indexes, ``\\odot`` an elementwise product,
 juxtaposed arrays a matrix product and ``^{\\top}`` a transpose.
 
+Equation specs' documents name values as their tables do (``{W_{0}}_{m n}``,
+``\\mathrm{scores}_{b i j}``, sizes such as ``d_{k}``): their reader adds
+``derive_equations.lark`` and :class:`EquationTransformer`, and reads the matrix form's
+``\\operatorname{tensordot}``, permuted transposes ``^{\\top(0,2,1)}`` and slices
+``_{[:,0]}`` (a ``[[layers]]`` document has none of them).
+
 Every equation ``left = right = ...`` is then checked numerically: each side is
 evaluated at a random point of a small copy of the network (sizes stay symbolic in
 the documents, so the equations hold at any size) and compared with what the left
