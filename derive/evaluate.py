@@ -72,7 +72,8 @@ class Evaluator:
             self._computed(gradient.array, gradient.expression, gradient.array.indices)
 
     def shape(self, array: Array) -> tuple[int, ...]:
-        return tuple(self.widths[s] for s in array.sizes)
+        # A size is a symbol, or a number (a kept axis, keepdims=True, has size 1).
+        return tuple(int(s.xreplace(self.widths)) for s in array.sizes)
 
     def element(
         self, expr: sp.Expr, indices: Sequence[sp.Symbol], at: Sequence[int]

@@ -10,6 +10,12 @@ r^{(1)}_{m}}`` the gradient ``d_loss_d_r1[m]``, ``\\frac{\\partial \\hat{y}_{a m
 ``\\sum_{m}`` a sum over the axis ``m`` indexes, ``\\odot`` an elementwise product,
 juxtaposed arrays a matrix product and ``^{\\top}`` a transpose.
 
+Equation specs' documents name values as their tables do (``{W_{0}}_{m n}``,
+``\\mathrm{scores}_{b i j}``, sizes such as ``d_{k}``): their reader adds
+``derive_equations.lark`` and :class:`EquationTransformer`, and reads the matrix form's
+``\\operatorname{tensordot}``, permuted transposes ``^{\\top(0,2,1)}`` and slices
+``_{[:,0]}`` (a ``[[layers]]`` document has none of them).
+
 Every equation ``left = right = ...`` is then checked numerically: each side is
 evaluated at a random point of a small copy of the network (sizes stay symbolic in
 the documents, so the equations hold at any size) and compared with what the left
@@ -36,15 +42,29 @@ from sympy.parsing.latex.lark.transformer import TransformToSymPyExpr
 
 from derive.activations import X, expand_activations
 from derive.derivation import Derivation, derive
+from derive.document import latex_printer
+from derive.equations import EquationSpec
 from derive.evaluate import Evaluator
 from derive.functions import PRIMITIVES
+from derive.graph import N_BATCH, Graph
 from derive.losses import Y_OBSERVED, Y_PREDICTED, element_derivative
-from derive.network import INPUT_UNIT, Array, Network, build_network
-from derive.passes.to_array import LogSumExp, MatProd, SumAxes, Transposed
+from derive.network import INPUT_UNIT, Array, Network, build
+from derive.passes.to_array import (
+    LogSumExp,
+    MatProd,
+    Permuted,
+    Sliced,
+    SumAxes,
+    TensorDot,
+    Transposed,
+)
 from derive.passes.unroll import elements
 from derive.spec import NetworkSpec
 
+Spec = NetworkSpec | EquationSpec
+
 GRAMMAR = Path(__file__).with_name("derive_latex.lark")
+EQUATION_GRAMMAR = Path(__file__).with_name("derive_equations.lark")
 SYMPY_GRAMMAR = (
     Path(sp.__file__).parent / "parsing" / "latex" / "lark" / "grammar" / "latex.lark"
 )
@@ -60,7 +80,7 @@ class NotationError(ValueError):
 class Notation:
     """What the names of one document mean: the network, read from its table."""
 
-    network: Network
+    network: Graph  # a Network for a [[layers]] spec's document
     derivation: Derivation
     names: dict[str, str]  # LaTeX name -> code name, from the document's table
     mode: str = "index"  # "index", "array" (matrix form) or "scalar" (x, y-hat, y)
@@ -69,13 +89,21 @@ class Notation:
     last_local: tuple[sp.Expr, sp.Expr] | None = None
 
     def __post_init__(self) -> None:
-        # The table names the target as the code's argument does, y.
-        self.names = {m: "y_observed" if c == "y" else c for m, c in self.names.items()}
         self.gradients = {g.target.name: g for g in self.derivation.gradients}
-        self.sizes = {
-            "n_{" + _size_text(s.name) + "}": s
-            for s in (*self.network.widths, *_batch(self.network))
-        }
+        if isinstance(self.network, Network):
+            # The table names the target as the code's argument does, y.
+            self.names = {
+                m: "y_observed" if c == "y" else c for m, c in self.names.items()
+            }
+            self.sizes = {
+                "n_{" + _size_text(s.name) + "}": s
+                for s in (*self.network.widths, *_batch(self.network))
+            }
+        else:  # an equation spec's sizes, as its document's printer writes them
+            printer = latex_printer(self.derivation)
+            self.sizes = {
+                printer.doprint(s): s for s in (*self.network.widths, N_BATCH)
+            }
         for function in self.network.functions.values():
             self.functions[function.latex_name] = function
             self.functions[function.derivative.latex_name] = function.derivative
@@ -98,8 +126,9 @@ def _batch(network: Network) -> tuple[sp.Symbol, ...]:
     return tuple(s for a in network.values for s in a.sizes if s.name == "n_batch")[:1]
 
 
-def _index(letter: str) -> sp.Symbol:
-    return sp.Symbol(letter, integer=True)
+def _index(letter: str) -> sp.Expr:
+    """An index as printed: a letter, or a number (a kept axis's 0)."""
+    return sp.Integer(letter) if letter.isdigit() else sp.Symbol(letter, integer=True)
 
 
 class DeriveTransformer(TransformToSymPyExpr):
@@ -147,7 +176,7 @@ class DeriveTransformer(TransformToSymPyExpr):
         return sp.pi
 
     def kronecker(self, tokens: list) -> sp.Expr:
-        i, j = re.findall(r"[a-z]", str(tokens[0])[len(r"\delta") :])
+        i, j = re.findall(r"[a-z0-9]", str(tokens[0])[len(r"\delta") :])
         return sp.KroneckerDelta(_index(i), _index(j))
 
     # -- derivatives ---------------------------------------------------------------
@@ -169,7 +198,7 @@ class DeriveTransformer(TransformToSymPyExpr):
         if name not in self.notation.gradients:
             raise NotationError(f"no gradient with respect to {name}")
         code = self.notation.gradients[name].name
-        return self._element(code, [i.name for i in indices])
+        return self._element(code, [str(i) for i in indices])
 
     def _local(self, numerator: sp.Expr, target: sp.Expr) -> sp.Expr:
         """``d numerator / d target``: the derivative of the numerator's definition."""
@@ -185,7 +214,7 @@ class DeriveTransformer(TransformToSymPyExpr):
         if user.definition is None:
             raise NotationError(f"{name} has no definition to differentiate")
         fresh = sp.Symbol("k_", integer=True)  # not one of the printed indices
-        definition = user.definition.xreplace({INPUT_UNIT: fresh})
+        definition = _bound_renamed(user.definition.xreplace({INPUT_UNIT: fresh}))
         if isinstance(numerator, sp.Indexed):
             definition = definition.xreplace(
                 dict(zip(user.indices, numerator.indices, strict=True))
@@ -208,7 +237,7 @@ class DeriveTransformer(TransformToSymPyExpr):
     # -- sums, functions, cases ----------------------------------------------------
     def index_sum(self, tokens: list) -> sp.Expr:
         letters = str(tokens[0])[len(r"\sum_{") : -1].split(",")
-        body = tokens[1]
+        body = -tokens[2] if len(tokens) == 3 else tokens[1]
         limits = [(_index(c), 0, self._size_of(_index(c), body) - 1) for c in letters]
         return sp.Sum(body, *limits)
 
@@ -217,6 +246,10 @@ class DeriveTransformer(TransformToSymPyExpr):
             if index in element.indices:
                 array = self.notation.array(str(element.base.label))
                 return array.sizes[list(element.indices).index(index)]
+        # Only Kronecker deltas use it (a mean's derivative, \sum_{j} \delta_{i j}):
+        # its size is that of the index it is paired with, see resolve_sizes.
+        if any(index in d.args for d in body.atoms(sp.KroneckerDelta)):
+            return _unknown_size(index)
         raise NotationError(f"the sum's index {index} indexes no array")
 
     def activation(self, tokens: list) -> sp.Expr:
@@ -275,6 +308,22 @@ class DeriveTransformer(TransformToSymPyExpr):
         axes = [sp.Integer(t) for t in tokens[3:-2] if str(t).isdigit()]
         return SumAxes(tokens[-1], *axes)
 
+    def tensordot(self, tokens: list) -> sp.Expr:
+        over = str(tokens[0]).split("_{", 1)[1][:-1]
+        left_axes, right_axes = (
+            sp.Tuple(*(sp.Integer(a) for a in side.split(",")))
+            for side in over.split(";")
+        )
+        return TensorDot(tokens[2], tokens[4], left_axes, right_axes)
+
+    def permuted(self, tokens: list) -> sp.Expr:
+        order = re.findall(r"\d+", str(tokens[1]))
+        return Permuted(tokens[0], *(sp.Integer(o) for o in order))
+
+    def sliced(self, tokens: list) -> sp.Expr:
+        key = str(tokens[1])[len("_{[") : -len("]}")].split(",")
+        return Sliced(tokens[0], *(sp.Integer(-1 if k == ":" else k) for k in key))
+
     def adjacent_expressions(self, tokens: list) -> Any:
         left, right = tokens
         if (
@@ -306,6 +355,45 @@ class DeriveTransformer(TransformToSymPyExpr):
         return first
 
 
+def _unknown_size(index: sp.Symbol) -> sp.Symbol:
+    return sp.Symbol(f"size_of_{index}", integer=True, positive=True)
+
+
+def resolve_sizes(expr: sp.Expr, sizes: dict[sp.Expr, sp.Expr]) -> sp.Expr:
+    """``expr`` with the size of every sum over an index that only Kronecker deltas
+    use taken from the delta's other index, one of ``sizes`` (the free indices)."""
+    unknown = {s for s in expr.free_symbols if s.name.startswith("size_of_")}
+    known = {}
+    for size in unknown:
+        index = sp.Symbol(size.name[len("size_of_") :], integer=True)
+        partners = {
+            other
+            for delta in expr.atoms(sp.KroneckerDelta)
+            if index in delta.args
+            for other in delta.args
+            if other != index and other in sizes
+        }
+        if len(partners) != 1:
+            raise NotationError(f"no size for the sum over {index}")
+        known[size] = sizes[partners.pop()]
+    return expr.xreplace(known)
+
+
+def _bound_renamed(expr: sp.Expr) -> sp.Expr:
+    """``expr`` with every sum's index renamed ``m'`` (no printed index is), so that
+    a printed index that replaces a free one is never captured by a sum of the
+    definition; the same name each time, so that two readings of a text compare."""
+    return expr.replace(
+        lambda e: isinstance(e, sp.Sum),
+        lambda e: e.xreplace(
+            {
+                limit[0]: sp.Symbol(f"{limit[0].name}'", integer=True)
+                for limit in e.limits
+            }
+        ),
+    )
+
+
 def _bases(expr: sp.Expr) -> set[sp.IndexedBase]:
     return {e.base for e in sp.preorder_traversal(expr) if isinstance(e, sp.Indexed)}
 
@@ -317,18 +405,50 @@ _SYMPY_FUNCTIONS = {
 }
 
 
-class Reader:
-    """``parse_latex``'s lark backend with derive's grammar and transformer."""
+_ELEMENT = re.compile(
+    r"^(\{(?P<braced>.+)\}|(?P<plain>.+?))_\{(?P<indices>[a-z0-9](\s+[a-z0-9])*)\}$"
+)
 
-    def __init__(self, tmp: Path) -> None:
-        grammar = tmp / "derive_latex.lark"
-        grammar.write_text(SYMPY_GRAMMAR.read_text() + "\n" + GRAMMAR.read_text())
+
+class EquationTransformer(DeriveTransformer):
+    """The transformer for equation specs' documents, whose names are any of the
+    table's (``derive_equations.lark``): a name is looked up whole first, then as an
+    element, ``{W_{0}}_{m n}`` or ``x_{b i}``; a size by the printed text."""
+
+    def DERIVE_NAME(self, token: Any) -> sp.Expr:  # noqa: N802 (lark's naming)
+        text = str(token)
+        if text in self.notation.sizes:
+            return self.notation.sizes[text]
+        if text in self.notation.names:
+            return self._element(self.notation.names[text], [])
+        if text == "e":
+            return sp.E
+        if text == "L":
+            return sp.Symbol("L")
+        match = _ELEMENT.match(text)
+        if match is None:
+            raise NotationError(f"the document does not define {text!r}")
+        name = match["braced"] or match["plain"]
+        return self._element(self._code(name), match["indices"].split())
+
+
+class Reader:
+    """``parse_latex``'s lark backend with derive's grammar and transformer; with
+    ``equations``, the names of equation specs' documents instead of [[layers]]'."""
+
+    def __init__(self, tmp: Path, equations: bool = False) -> None:
+        grammar = tmp / f"derive_latex{'_equations' * equations}.lark"
+        parts = [SYMPY_GRAMMAR, GRAMMAR, *([EQUATION_GRAMMAR] * equations)]
+        grammar.write_text("\n".join(p.read_text() for p in parts))
         self.parser = LarkLaTeXParser(
-            grammar_file=str(grammar), transformer=DeriveTransformer
+            grammar_file=str(grammar),
+            transformer=EquationTransformer if equations else DeriveTransformer,
         )
 
         # A .tex and its .md print the same equations: read each once per notation.
         self.cache: dict[tuple, tuple[Any, Any]] = {}
+        # ... and evaluates them at one point per network (see check_document).
+        self.checkers: dict[tuple, Checker] = {}
 
     def parse(self, text: str, notation: Notation) -> Any:
         key = (
@@ -397,6 +517,7 @@ def equations(path: Path) -> tuple[list[tuple[str, str]], list[Equation]]:
 def _section(title: str, previous: str) -> str:
     for word, section in (
         ("network", "network"),
+        ("The equations", "network"),  # an equation spec's forward equations
         ("Activations", "activations"),
         ("Backward", "backward"),
         ("worked", "worked"),
@@ -456,8 +577,12 @@ def _split_top(text: str, separator: str) -> list[str]:
 # -- numbers ---------------------------------------------------------------------------
 
 
-def small(spec: NetworkSpec, width: int = 3) -> NetworkSpec:
-    """The same network with every width above ``width`` cut to it."""
+def small(spec: Spec, width: int = 3) -> Spec:
+    """The same network with every width (every size of an equation spec) above
+    ``width`` cut to it."""
+    if isinstance(spec, EquationSpec):
+        sizes = {name: min(size, width) for name, size in spec.sizes.items()}
+        return dataclasses.replace(spec, sizes=sizes, worked_point=None)
     layers = tuple(
         dataclasses.replace(layer, width=min(layer.width, width))
         for layer in spec.layers
@@ -467,19 +592,23 @@ def small(spec: NetworkSpec, width: int = 3) -> NetworkSpec:
     )
 
 
-def random_point(network: Network, rng: np.random.Generator) -> dict[str, Any]:
-    """Random numbers for ``x``, ``y_observed`` and every parameter (batch 2)."""
+def random_point(network: Graph, rng: np.random.Generator) -> dict[str, Any]:
+    """Random numbers for every input and parameter (batch 2)."""
     point = {}
-    for array in (network.values[0], network.observed, *network.parameters):
+    given = (
+        (network.values[0], network.observed, *network.parameters)
+        if isinstance(network, Network)
+        else (*network.inputs, *network.parameters)
+    )
+    for array in given:
         shape = tuple(
             2 if s.name == "n_batch" else network.widths[s] for s in array.sizes
         )
         values = rng.uniform(-1.5, 1.5, shape)
-        if array is network.observed and network.loss_kind.kind in (
-            "softmax_cross_entropy",
-            "binary_cross_entropy",
-        ):
-            values = rng.uniform(0.05, 1, shape)
+        probabilities = ("softmax_cross_entropy", "binary_cross_entropy")
+        if isinstance(network, Network) and array is network.observed:
+            if network.kind.kind in probabilities:
+                values = rng.uniform(0.05, 1, shape)
         point[array.name] = values.tolist() if shape else float(values)
     return point
 
@@ -487,9 +616,10 @@ def random_point(network: Network, rng: np.random.Generator) -> dict[str, Any]:
 class Checker:
     """Evaluates every side of a document's equations at one random point."""
 
-    def __init__(self, reader: Reader, spec: NetworkSpec, table, seed: int = 0):
+    def __init__(self, reader: Reader, spec: Spec, table, seed: int = 0):
         self.reader = reader
-        self.network = build_network(spec)
+        self.equation_spec = isinstance(spec, EquationSpec)
+        self.network = build(spec)
         self.derivation = derive(self.network)
         self.rng = np.random.default_rng(seed)
         self.evaluator = Evaluator(
@@ -497,6 +627,7 @@ class Checker:
         )
         self.names = dict(table)
         self.checked = 0
+        self.grids: dict[tuple, np.ndarray] = {}
 
     def notation(self, mode: str) -> Notation:
         return Notation(self.network, self.derivation, self.names, mode)
@@ -521,12 +652,15 @@ class Checker:
 
     def _check_index(self, sides: tuple[str, ...]) -> None:
         left = self._parse(sides[0], "index")
+        sizes: dict[sp.Expr, sp.Expr] = {}
         if left == sp.Symbol("L"):
             indices: tuple[sp.Symbol, ...] = ()
             expected = np.asarray(self.evaluator.results["loss"], dtype=float)
         elif isinstance(left, sp.Indexed):
             indices = tuple(left.indices)
             expected = self._values(str(left.base.label))
+            array = self.notation("index").array(str(left.base.label))
+            sizes = dict(zip(indices, array.sizes, strict=True))
         elif isinstance(left, sp.Symbol):
             indices = ()
             expected = self._values(left.name)
@@ -544,7 +678,8 @@ class Checker:
             )
             expected = self._grid(left, indices, self._shape_of(elements, indices))
         for side in sides[1:]:
-            got = self._grid(self._parse(side, "index"), indices, expected.shape)
+            right = resolve_sizes(self._parse(side, "index"), sizes)
+            got = self._grid(right, indices, expected.shape)
             np.testing.assert_allclose(
                 got, expected, rtol=1e-9, atol=1e-12, err_msg=side
             )
@@ -558,12 +693,13 @@ class Checker:
         free = _indices(sp.sympify(expr))
         if not free <= set(indices):
             raise NotationError(f"{expr} has free indices {free - set(indices)}")
-        if not indices:
-            return np.asarray(float(self.evaluator.element(expr, (), ())))
-        grid = np.empty(shape)
-        for at in elements(shape):
-            grid[at] = float(self.evaluator.element(expr, indices, at))
-        return grid
+        key = (expr, indices, shape)
+        if key not in self.grids:  # the .tex and the .md print the same sides
+            grid = np.empty(shape)
+            for at in elements(shape):
+                grid[at] = float(self.evaluator.element(expr, indices, at))
+            self.grids[key] = grid
+        return self.grids[key]
 
     def _shape_of(self, expr: sp.Expr, indices: tuple[sp.Symbol, ...]) -> tuple:
         sizes = {}
@@ -576,14 +712,15 @@ class Checker:
 
     def _check_scalar(self, sides: tuple[str, ...]) -> None:
         left = self._parse(sides[0], "scalar")
-        kind = self.network.loss_kind
-        meaning = {
-            sp.Symbol("l_element"): kind.element,
-            sp.Symbol("dl_dy_predicted"): element_derivative(kind)
-            if kind.element is not None
-            else None,
-        }
-        left = meaning.get(left, left)
+        kind = getattr(self.network, "loss_kind", None)  # a [[layers]] spec's
+        if kind is not None:  # \ell, one element's loss, and its derivative
+            meaning = {
+                sp.Symbol("l_element"): kind.element,
+                sp.Symbol("dl_dy_predicted"): element_derivative(kind)
+                if kind.element is not None
+                else None,
+            }
+            left = meaning.get(left, left)
         for side in sides[1:]:
             right = self._parse(side, "scalar")
             for _ in range(8):
@@ -613,19 +750,27 @@ class Checker:
         )
 
     def _array_value(self, expr: sp.Expr) -> Any:
-        """``expr`` in NumPy, a vector being a column: ``u v^T`` is an outer product."""
+        """``expr`` in NumPy, a vector being a column: ``u v^T`` is an outer product;
+        for how arrays of different shapes combine, see :class:`_Broadcasting`."""
         symbols = sorted(expr.free_symbols, key=lambda s: s.name)
         values = [
             self.evaluator.widths[s] if s.is_integer else _column(self._values(s.name))
             for s in symbols
         ]
         operations = {
-            "MatProd": lambda a, b: a @ b,
-            "Transposed": lambda a: np.transpose(a),
+            "MatProd": lambda a, b: _column(a @ b),
+            "Transposed": lambda a: _column(np.transpose(a)),
             "SumAxes": lambda a, *axes: _column(
                 np.sum(a, axis=tuple(int(x) for x in axes) or None)
             ),
             "LogSumExp": lambda a, axis: _column(logsumexp(a, axis=int(axis))),
+            "Permuted": lambda a, *order: _column(np.transpose(a, order)),
+            "TensorDot": lambda a, b, left, right: _column(
+                np.tensordot(a, b, axes=(left, right))
+            ),
+            "Sliced": lambda a, *key: _column(
+                a[tuple(slice(None) if k == -1 else k for k in key)]
+            ),
             "Heaviside": lambda a, at_zero=0: np.heaviside(a, at_zero),
             "sigmoid": expit,
             "softplus": lambda a: np.logaddexp(0, a),
@@ -633,7 +778,7 @@ class Checker:
         function = sp.lambdify(
             symbols, expand_activations(expr), modules=[operations, "scipy", "numpy"]
         )
-        return function(*values)
+        return np.asarray(function(*values))
 
     def _check_worked(self, sides: tuple[str, ...], worked: dict[str, Any]) -> None:
         left, right = (self._parse(s, "array") for s in sides)
@@ -651,8 +796,41 @@ class Checker:
 
 
 def _column(values: np.ndarray) -> np.ndarray:
-    values = np.asarray(values, dtype=float)
+    values = np.asarray(values, dtype=float).view(_Broadcasting)
     return values.reshape(-1, 1) if values.ndim == 1 else values
+
+
+class _Broadcasting(np.ndarray):
+    """An array that broadcasts as the matrix form means it. derive prints NumPy's
+    ``lse[:, :, None]`` as ``lse``, and a vector is a column in ``u \\, {v}^{\\top}``
+    but NumPy's row in ``\\mathrm{gain} \\odot \\mathrm{normalized}`` (``gain[i] *
+    normalized[b, i]``): the reader takes the first of NumPy's rule, a vector as a
+    row, and broadcasting along the trailing axes (``lse[b, i] * weights[b, i, j]``)
+    that fits the shapes. Where two fit, the text does not say which is meant; the
+    batch of 2 and the sizes of 3 of small() make that rare."""
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        arrays = [np.asarray(a) for a in inputs]
+        if method == "__call__" and ufunc is not np.matmul:
+            shape = max((a.shape for a in arrays), key=lambda s: (len(s), np.prod(s)))
+            arrays = [_aligned(a, shape) for a in arrays]
+        result = getattr(ufunc, method)(*arrays, **kwargs)
+        return result.view(_Broadcasting) if isinstance(result, np.ndarray) else result
+
+
+def _aligned(array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``array`` read so that it broadcasts to ``shape``; see :class:`_Broadcasting`."""
+    readings = [array]
+    if array.ndim == 2 and array.shape[1] == 1:  # a vector, as a column
+        readings.append(array[:, 0])
+    readings.append(array.reshape(array.shape + (1,) * (len(shape) - array.ndim)))
+    for reading in readings:
+        try:
+            np.broadcast_shapes(reading.shape, shape)
+        except ValueError:
+            continue
+        return reading
+    return array
 
 
 def _indices(expr: sp.Expr) -> set[sp.Symbol]:
@@ -664,16 +842,20 @@ def _indices(expr: sp.Expr) -> set[sp.Symbol]:
     }
 
 
-def check_document(path: Path, spec: NetworkSpec, reader: Reader, worked=None) -> int:
+def check_document(path: Path, spec: Spec, reader: Reader, worked=None) -> int:
     """Check every equation of the document at ``path`` (printed from ``spec``);
     returns how many were checked."""
     table, found = equations(path)
     assert table, f"{path.name}: no names table"
-    checker = Checker(reader, small(spec), table)
+    key = (repr(spec), tuple(table))
+    if key not in reader.checkers:
+        reader.checkers[key] = Checker(reader, small(spec), table)
+    checker = reader.checkers[key]
+    checker.checked = 0
     sizes = [e for e in found if e.section == "sizes"]
     for equation in sizes:
         size = reader.parse(equation.sides[0], checker.notation("index"))
-        assert build_network(spec).widths[size] == int(equation.sides[1]), equation
+        assert build(spec).widths[size] == int(equation.sides[1]), equation
     for equation in found:
         try:
             checker.check(equation, worked)
