@@ -55,6 +55,10 @@ class Target:
     array_type: str = "numpy.ndarray"
     dtype_of: str = ".dtype.kind"
     float_dtype: str = '"f"'
+    #: The fast path's test of an argument ``{0}`` where the problem set's shapes
+    #: have a number: a Python float for NumPy; a 0-d array for the array API,
+    #: which has no Python scalars.
+    number: str = "type({0}) is float"
     #: Statements that make ``array`` from an argument ``{value}`` named ``name``
     #: (``array_from`` raises for what is not an array of ``shape``; ``labels_from``
     #: for the labels of ``_target``).
@@ -133,7 +137,7 @@ TARGETS: dict[str, Target] = {
         typing_imports=(),
         array_like="Any",
         array="Any",
-        namespace="xp = array_namespace({arguments})",
+        namespace="xp = _namespace({arguments})",
         namespace_parameter=", *, xp: Any = None",
         namespace_argument=", xp=xp",
         conversions=(
@@ -142,11 +146,12 @@ TARGETS: dict[str, Target] = {
             "``TypeError``, since the namespace comes from the arrays"
         ),
         # Parameters of x's type and dtype, a real floating one, pass at once.
-        fast_path_setup=("xp = array_namespace(x)", "kind, dtype = type(x), x.dtype"),
+        fast_path_setup=("xp = _namespace(x)", "kind, dtype = type(x), x.dtype"),
         fast_path_condition='xp.isdtype(dtype, "real floating")',
         array_type="kind",
         dtype_of=".dtype",
         float_dtype="dtype",
+        number="type({0}) is kind and {0}.shape == () and {0}.dtype == dtype",
         array_from=_NAMESPACE_OF,
         labels_from=_NAMESPACE_OF,
         batch_size="{0}.shape[0]",
