@@ -37,10 +37,8 @@ def methods(size: Size) -> dict[str, Callable[[], Any]]:
     for name, value in expected.items():
         assert got[name].dtype == value.dtype, name
         np.testing.assert_allclose(got[name], value, rtol=2e-3, atol=1e-6)
-    equations = module_of_spec(
-        equations_text(size, f"bench_equations_{'_'.join(map(str, size.widths))}"),
-        f"bench_equations_{'_'.join(map(str, size.widths))}",
-    )
+    name = f"bench_equations_{'_'.join(map(str, size.widths))}"
+    equations = module_of_spec(equations_text(size, name), name)
     found: dict[str, Callable[[], Any]] = {
         "derive, vectorized": lambda: generated.gradients(params, x, y),
         EQUATIONS: lambda: equations.gradients(params, x, y),

@@ -127,14 +127,7 @@ def module_context(derivation: Derivation) -> ModuleContext:
     loss_printer = printer({N_BATCH.name: f"{output.name}.shape[0]"}, helper_names)
     loss_code = code(network.loss_of_prediction, (), loss_printer)
     local = printer({N_BATCH.name: "x.shape[0]", "y_observed": "y"}, helper_names)
-    backward = tuple(
-        Assignment(
-            g.name,
-            local.doprint(arrays[g.name]),
-            equation(g.array.element, g.expression),
-        )
-        for g in derivation.gradients
-    )
+    backward = _backward(derivation, arrays, local)
     needed = set().union(*(_symbols(array) for array in arrays.values()))
     backward_inputs = tuple(v.name for v in network.values[1:] if v.name in needed)
 
@@ -187,6 +180,21 @@ def module_context(derivation: Derivation) -> ModuleContext:
             if forward_namespace or _calls_module(local)
             else ""
         ),
+    )
+
+
+def _backward(
+    derivation: Derivation, arrays: dict[str, sp.Expr], printer: NumPyCodePrinter
+) -> tuple[Assignment, ...]:
+    """The backward pass of ``gradients()``: each gradient's array form (``arrays``,
+    by gradient name) printed by ``printer``, documented by its index form."""
+    return tuple(
+        Assignment(
+            g.name,
+            printer.doprint(arrays[g.name]),
+            equation(g.array.element, g.expression),
+        )
+        for g in derivation.gradients
     )
 
 
@@ -365,14 +373,7 @@ def equation_module_context(derivation: Derivation) -> EquationContext:
     forward = tuple(
         Assignment(v.name, code(v), equation(v.element, v.definition)) for v in computed
     )
-    backward = tuple(
-        Assignment(
-            g.name,
-            backward_printer.doprint(arrays[g.name]),
-            equation(g.array.element, g.expression),
-        )
-        for g in derivation.gradients
-    )
+    backward = _backward(derivation, arrays, backward_printer)
     needed = set().union(*(_symbols(array) for array in arrays.values()))
     # The namespace is the data's (parameters may be NumPy arrays next to Dask data):
     # the inputs', or the parameters' in a network without inputs.
