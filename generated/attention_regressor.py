@@ -95,7 +95,7 @@ def _values(
     q = numpy.tensordot(x, Wq, axes=((2,), (1,)))
     k = numpy.tensordot(x, Wk, axes=((2,), (1,)))
     v = numpy.tensordot(x, Wv, axes=((2,), (1,)))
-    scores = (1 / 8) * q @ k.swapaxes(-1, -2)
+    scores = (1 / 8) * (q @ k.swapaxes(-1, -2))
     weights_lse = logsumexp(scores, axis=2)
     weights = numpy.exp(scores - weights_lse[:, :, None])
     context = weights @ v
@@ -189,7 +189,7 @@ def d_loss_d_k(values: Mapping[str, Any], Wo: Any, y: Any) -> Any:
 
     ``d_loss_d_k[b, i, j] = Σ_m d_loss_d_scores[b, m, i]*q[b, m, j]/sqrt(d_k)``
     """
-    return (1 / 8) * d_loss_d_scores(values, Wo, y).swapaxes(-1, -2) @ values["q"]
+    return (1 / 8) * (d_loss_d_scores(values, Wo, y).swapaxes(-1, -2) @ values["q"])
 
 
 def d_loss_d_q(values: Mapping[str, Any], Wo: Any, y: Any) -> Any:
@@ -197,7 +197,7 @@ def d_loss_d_q(values: Mapping[str, Any], Wo: Any, y: Any) -> Any:
 
     ``d_loss_d_q[b, i, j] = Σ_n d_loss_d_scores[b, i, n]*k[b, n, j]/sqrt(d_k)``
     """
-    return (1 / 8) * d_loss_d_scores(values, Wo, y) @ values["k"]
+    return (1 / 8) * (d_loss_d_scores(values, Wo, y) @ values["k"])
 
 
 def d_loss_d_Wq(values: Mapping[str, Any], Wo: Any, x: Any, y: Any) -> Any:
@@ -267,8 +267,8 @@ def gradients(
     d_loss_d_weights_lse = -(d_loss_d_weights * weights).sum(axis=2)
     d_loss_d_scores = weights * (d_loss_d_weights + d_loss_d_weights_lse[:, :, None])
     d_loss_d_v = weights.swapaxes(-1, -2) @ d_loss_d_context
-    d_loss_d_k = (1 / 8) * d_loss_d_scores.swapaxes(-1, -2) @ q
-    d_loss_d_q = (1 / 8) * d_loss_d_scores @ k
+    d_loss_d_k = (1 / 8) * (d_loss_d_scores.swapaxes(-1, -2) @ q)
+    d_loss_d_q = (1 / 8) * (d_loss_d_scores @ k)
     d_loss_d_Wq = numpy.tensordot(d_loss_d_q, x, axes=((0, 1), (0, 1)))
     d_loss_d_Wk = numpy.tensordot(d_loss_d_k, x, axes=((0, 1), (0, 1)))
     d_loss_d_Wv = numpy.tensordot(d_loss_d_v, x, axes=((0, 1), (0, 1)))

@@ -110,7 +110,7 @@ def _values(
     unless ``with_loss`` is false: the backward pass does not need it)."""
     r0 = b0 + x @ W0.T
     mu = ((1 / 16) * r0.sum(axis=1))[:, None]
-    centered = r0 - (mu[:, 0])[:, None]
+    centered = r0 - mu[:, 0][:, None]
     var = ((1 / 16) * (centered**2).sum(axis=1))[:, None]
     normalized = centered * (1 / numpy.sqrt(var[:, 0] + 1e-05))[:, None]
     h0 = relu(bias + gain * normalized)
@@ -208,9 +208,9 @@ def d_loss_d_centered(
 
     ``d_loss_d_centered[b, i] = d_loss_d_normalized[b, i]/sqrt(var[b, 0] + 1.0e-5) + 2*centered[b, i]*d_loss_d_var[b, 0]/d_h``
     """
-    return (1 / 8) * values["centered"] * (
-        d_loss_d_var(values, gain, bias, W1, y)[:, 0]
-    )[:, None] + d_loss_d_normalized(values, gain, bias, W1, y) * (
+    return (1 / 8) * values["centered"] * d_loss_d_var(values, gain, bias, W1, y)[:, 0][
+        :, None
+    ] + d_loss_d_normalized(values, gain, bias, W1, y) * (
         1 / numpy.sqrt(values["var"][:, 0] + 1e-05)
     )[:, None]
 
@@ -234,7 +234,7 @@ def d_loss_d_r0(
     """
     return (
         d_loss_d_centered(values, gain, bias, W1, y)
-        + (1 / 16) * (d_loss_d_mu(values, gain, bias, W1, y)[:, 0])[:, None]
+        + (1 / 16) * d_loss_d_mu(values, gain, bias, W1, y)[:, 0][:, None]
     )
 
 
@@ -339,11 +339,11 @@ def gradients(
         * (centered * d_loss_d_normalized).sum(axis=1)
         / (var[:, 0] + 1e-05) ** (3 / 2)
     )[:, None]
-    d_loss_d_centered = (1 / 8) * centered * (d_loss_d_var[:, 0])[
+    d_loss_d_centered = (1 / 8) * centered * d_loss_d_var[:, 0][
         :, None
     ] + d_loss_d_normalized * (1 / numpy.sqrt(var[:, 0] + 1e-05))[:, None]
     d_loss_d_mu = (-d_loss_d_centered.sum(axis=1))[:, None]
-    d_loss_d_r0 = d_loss_d_centered + (1 / 16) * (d_loss_d_mu[:, 0])[:, None]
+    d_loss_d_r0 = d_loss_d_centered + (1 / 16) * d_loss_d_mu[:, 0][:, None]
     d_loss_d_W0 = d_loss_d_r0.T @ x
     d_loss_d_b0 = d_loss_d_r0.sum(axis=0)
     d_loss_d_gain = (

@@ -14,26 +14,43 @@ import string
 from collections.abc import Sequence
 
 import sympy as sp
+from sympy.printing.precedence import PRECEDENCE
 
 Axes = tuple[sp.Symbol, ...]
 
+#: How tightly each kind of array node binds, read by every printer through SymPy's
+#: ``precedence()`` (which takes an expression's ``precedence`` attribute first).
+#: ``A @ B`` binds as ``*`` does in Python (same level, left to right), so a matrix
+#: product inside an elementwise product, a quotient or a power is always bracketed:
+#: ``exp(r) * (x @ V.T)``, never ``exp(r) * x @ V.T`` (which Python reads as
+#: ``(exp(r) * x) @ V.T``). Postfix forms (``A.T``, ``A[:, None]``, ``A.sum(axis=1)``)
+#: and calls bind tightest.
+POSTFIX = PRECEDENCE["Atom"]
+CALL = PRECEDENCE["Func"]
+PRODUCT = PRECEDENCE["Mul"]
+
 
 class ArrayOp(sp.Function):
-    """An operation on whole arrays; never evaluated, only printed."""
+    """An operation on whole arrays; never evaluated, only printed.
+
+    Every subclass states its ``precedence`` (see :data:`POSTFIX`)."""
 
     is_commutative = True
+    precedence = CALL
 
 
 class MatProd(ArrayOp):
     """Matrix (or matrix-vector, or dot) product ``A @ B``."""
 
     nargs = 2
+    precedence = PRODUCT
 
 
 class Transposed(ArrayOp):
     """``A.T`` of a 2-D array."""
 
     nargs = 1
+    precedence = POSTFIX
 
 
 class Outer(ArrayOp):
@@ -44,6 +61,8 @@ class Outer(ArrayOp):
 
 class SumAxes(ArrayOp):
     """Sum over the listed axes (all of them when the list is empty): ``A.sum(axis=...)``."""
+
+    precedence = POSTFIX
 
 
 class Einsum(ArrayOp):
@@ -57,9 +76,13 @@ class NewAxes(ArrayOp):
     over ``(b, i)`` needs an axis appended: ``lse[:, None]``.
     """
 
+    precedence = POSTFIX
+
 
 class Permuted(ArrayOp):
     """``A`` with its axes reordered: the first argument, then the new order."""
+
+    precedence = POSTFIX
 
 
 class TensorDot(ArrayOp):
@@ -70,6 +93,8 @@ class TensorDot(ArrayOp):
 
 class Sliced(ArrayOp):
     """``A[:, 0, :]``: the operand, then one entry per axis: an integer, or -1 for ':'."""
+
+    precedence = POSTFIX
 
 
 class UnitVector(ArrayOp):

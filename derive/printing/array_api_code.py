@@ -28,11 +28,11 @@ from typing import Any
 
 import sympy as sp
 from sympy.printing.numpy import _known_functions_numpy
-from sympy.printing.precedence import PRECEDENCE
+from sympy.printing.precedence import PRECEDENCE, precedence
 
 from derive.activations import Elementwise
 from derive.errors import DeriveError
-from derive.passes.to_array import NewAxes, Permuted
+from derive.passes.to_array import Einsum, NewAxes, Outer, Permuted
 from derive.printing.numpy_code import NumPyCodePrinter
 
 #: The standard's elementwise functions, by SymPy's names where NumPy's differ.
@@ -89,6 +89,29 @@ class ArrayAPICodePrinter(NumPyCodePrinter):
         if expr == 0:
             return self._call("zeros_like", like)
         return self._call("full_like", like, self._print(sp.Float(expr)))
+
+    def parenthesize(self, item: Any, level: int, strict: bool = False) -> str:
+        """SymPy's bracketing rule, with the precedence of what this printer writes
+        as an operator where NumPy's printer writes a call (see :meth:`_precedence`)."""
+        own = self._precedence(item)
+        if own < level or (not strict and own <= level):
+            return f"({self._print(item)})"
+        return self._print(item)
+
+    def _precedence(self, item: Any) -> int:
+        """``outer`` is ``a[:, None] * b`` here, an einsum without a contraction a
+        bare product, and a Heaviside with a value at 0 besides 0 or 1 a sum."""
+        if isinstance(item, Outer):
+            return PRECEDENCE["Mul"]
+        if isinstance(item, Einsum) and "->" in item.args[0].name:
+            inputs, output = item.args[0].name.split("->")
+            if set(inputs.replace(",", "")) <= set(output):
+                return PRECEDENCE["Mul"]
+        if isinstance(item, sp.Heaviside):
+            at_zero = item.args[1] if len(item.args) > 1 else sp.Rational(1, 2)
+            if at_zero not in (0, 1):
+                return PRECEDENCE["Add"]
+        return int(precedence(item))
 
     def _print_Outer(self, expr: sp.Expr) -> str:
         left, right = expr.args
