@@ -18,5 +18,13 @@ __version__ = "0.1.0"
 # ``from derive.audit import ...`` still find the submodules (in sys.modules).
 from derive.api import build, derivation  # noqa: E402
 from derive.audit import audit  # noqa: E402
+from derive.errors import DerivationError, DeriveError, SpecError  # noqa: E402
 
-__all__ = ["audit", "build", "derivation"]
+__all__ = [
+    "DerivationError",
+    "DeriveError",
+    "SpecError",
+    "audit",
+    "build",
+    "derivation",
+]

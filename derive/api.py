@@ -14,15 +14,11 @@ the command line prints.
 
 from __future__ import annotations
 
-import hashlib
-import importlib.abc
-import importlib.util
-import linecache
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import CodeType, ModuleType
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -31,6 +27,7 @@ from numpy.typing import NDArray
 from derive.document import DocumentContext, GradientMath
 from derive.equations import EquationSpec
 from derive.files import display_path
+from derive.loading import load_module
 from derive.render import derive_spec, gradient_markdown, python_code, rendered
 from derive.spec import NetworkSpec, load_spec, parse_spec, spec_from_data
 
@@ -50,7 +47,7 @@ def build(spec: Spec, *, source: str | None = None) -> ModuleType:
     """
     network, label = _read(spec, source)
     code = python_code(derive_spec(network), label)
-    return _module(network.name, code.source)
+    return load_module(network.name, code.source)
 
 
 def derivation(spec: Spec, *, source: str | None = None) -> DerivationDocument:
@@ -154,37 +151,3 @@ def _read(spec: Spec, source: str | None) -> tuple[NetworkSpec | EquationSpec, s
     )
 
 
-class _SourceLoader(importlib.abc.InspectLoader):
-    """Loads one module from its source text: ``get_source`` returns that text."""
-
-    def __init__(self, source: str, filename: str) -> None:
-        self.source = source
-        self.filename = filename
-
-    def get_source(self, fullname: str) -> str:
-        return self.source
-
-    def get_code(self, fullname: str) -> CodeType:
-        return compile(self.source, self.filename, "exec", dont_inherit=True)
-
-
-def _module(name: str, source: str) -> ModuleType:
-    """Execute ``source`` as a new module named ``name``.
-
-    Its lines are entered in :mod:`linecache` under a name holding a hash of the
-    source, so tracebacks and ``inspect.getsource`` show the generated code.
-    """
-    digest = hashlib.sha256(source.encode("utf-8")).hexdigest()[:12]
-    filename = f"<derive {name}.py {digest}>"
-    loader = _SourceLoader(source, filename)
-    spec = importlib.util.spec_from_loader(name, loader, origin=filename)
-    assert spec is not None
-    module = importlib.util.module_from_spec(spec)
-    linecache.cache[filename] = (
-        len(source),
-        None,
-        source.splitlines(keepends=True),
-        filename,
-    )
-    loader.exec_module(module)
-    return module

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from derive import __version__
-from derive.errors import DeriveError
+from derive.errors import DerivationError, DeriveError
 from derive.files import display_path, stale, write_all
 from derive.pdf import compile_tex, pdflatex
 from derive.progress import Status, StatusLine
@@ -151,6 +151,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 changed = write_all(arguments.out, outputs)
         if arguments.check:
             return _check(arguments.out, outputs)
+    except DerivationError as error:  # derive's own bug, caught before any writing
+        print(f"derive: {error}", file=sys.stderr)
+        return 3
     except DeriveError as error:
         print(f"derive: error: {error}", file=sys.stderr)
         return 2

@@ -135,7 +135,8 @@ def derive(network: Graph) -> Derivation:
             upstream = None if user.role is Role.LOSS else gradients[user.name].array
             assert user.definition is not None
             in_sight = taken | _symbol_names(user.definition)
-            steps.append(_through(user, upstream, element, in_sight))
+            ranges = dict(zip(indices, target.sizes, strict=True))
+            steps.append(_through(user, upstream, element, in_sight, ranges))
         gradient_array = Value(
             target.gradient,
             target.role,
@@ -154,7 +155,11 @@ def derive(network: Graph) -> Derivation:
 
 
 def _through(
-    user: Value, upstream: Value | None, element: sp.Expr, taken: set[str]
+    user: Value,
+    upstream: Value | None,
+    element: sp.Expr,
+    taken: set[str],
+    ranges: dict[sp.Symbol, sp.Expr],
 ) -> Step:
     """The chain-rule term ``sum_m dL/du[m] * du[m]/dt`` through the value ``user``."""
     assert user.definition is not None, "only computed values use other values"
@@ -178,14 +183,14 @@ def _through(
         (d, sp.Integer(0), size - 1)
         for d, size in zip(dummies, user.sizes, strict=True)
     )
-    index_symbols = {s for s in (*local.atoms(sp.Symbol), *element.free_symbols)}
-    index_symbols = {s for s in index_symbols if s.is_integer} | set(dummies)
+    # Every free index's range: the target's (given), the dummies' (the user's axes).
+    ranges = {**ranges, **dict(zip(dummies, user.sizes, strict=True))}
     # Sum first over the dummies a KroneckerDelta pins down, so that each sum collapses.
     deltas = {s for delta in local.atoms(sp.KroneckerDelta) for s in delta.free_symbols}
     ordered = sorted(limits, key=lambda limit: limit[0] not in deltas)
-    term = collapse(upstream_element * local, index_symbols)
+    term = collapse(upstream_element * local, ranges)
     for limit in ordered:
-        term = collapse(sp.Sum(term, limit), index_symbols)
+        term = collapse(sp.Sum(term, limit), ranges)
     if term.has(sp.exp):
         term = sp.powsimp(term, combine="exp")
     term = expand_losses(term)

@@ -119,10 +119,12 @@ class DocumentContext:
     diagram: tuple[Column, ...]  # [[layers]]: the units, layer by layer
     graph: GraphDiagram | None  # equations: the value graph
     worked: WorkedPoint | None
+    #: How the generated module was checked before it was written.
+    verified: str
 
 
 def document_context(
-    derivation: Derivation, source: str, code: Mapping[str, str]
+    derivation: Derivation, source: str, code: Mapping[str, str], verified: str
 ) -> DocumentContext:
     """Print every equation of ``derivation`` as LaTeX for the document templates.
 
@@ -185,6 +187,7 @@ def document_context(
         diagram=_diagram(network, latex) if isinstance(network, Network) else (),
         graph=None if isinstance(network, Network) else _graph_diagram(network, latex),
         worked=_worked_point(derivation, latex),
+        verified=verified,
     )
 
 
@@ -230,8 +233,8 @@ def _loss_lines(network: Network, latex) -> tuple[str, ...]:
         (normalizer,) = network.of_role(Role.NORMALIZER)
         element = normalizer.at(*normalizer.indices)
         derivative = sp.Derivative(element, logits.element, evaluate=False)
-        indices = {*logits.indices, INPUT_UNIT, *logits.sizes, *network.widths}
-        derived = collapse(sp.diff(normalizer.definition, logits.element), indices)
+        ranges = dict(zip(logits.indices, logits.sizes, strict=True))
+        derived = collapse(sp.diff(normalizer.definition, logits.element), ranges)
         softmax = sp.exp(logits.element - element)
         return (
             f"{latex(element)} &= {latex(normalizer.definition)}",

@@ -57,6 +57,7 @@ from derive.functions import sigmoid, softplus
 from derive.graph import N_BATCH, Axis, Graph, Role, Value, batch_axis
 from derive.printing.latex import default_latex
 from derive.targets import DEFAULT_TARGET, TARGETS
+from derive.verify.interpreter import Site, span
 
 TOP_FIELDS = (
     "name",
@@ -695,12 +696,18 @@ class _Equation:
         """``function`` of every element; an argument holding a sum is named first,
         so that the backward pass reads it instead of computing it again."""
         if arg.expr.has(sp.Sum):
-            arg = self.named(arg, "in")
+            assert isinstance(node, ast.Call)
+            arg = self.named(arg, "in", node.args[0])
         return Tensor(function(arg.expr), arg.indices, arg.axes)
 
-    def named(self, tensor: Tensor, suffix: str, role: Role = Role.VALUE) -> Tensor:
-        """``tensor`` as an auxiliary value of the graph, referenced at its indices."""
+    def named(
+        self, tensor: Tensor, suffix: str, at: ast.AST, role: Role = Role.VALUE
+    ) -> Tensor:
+        """``tensor``, the part of the formula at ``at``, as an auxiliary value of the
+        graph, referenced at its indices. Where it is in the formula is recorded
+        (:attr:`Graph.sites`), so that the check before writing can name it too."""
         value = self.builder.auxiliary(self, tensor, suffix, role)
+        self.builder.sites.setdefault(self.name, {})[span(at, suffix)] = value.name
         return Tensor(value.at(*tensor.indices), tensor.indices, tensor.axes)
 
     def axis_number(self, node: ast.AST, item: ast.expr, array: Tensor) -> int:
@@ -767,12 +774,13 @@ class _Equation:
             return result
         # A log-normalizer: log(sum(exp(a))) over ``axes``, named, computed stably.
         if array.expr.has(sp.Sum):
-            array = self.named(array, "in")
+            array = self.named(array, "in", node_args[0])
         exp = Tensor(sp.exp(array.expr), array.indices, array.axes)
         total = self.reduce(exp, axes, keepdims=False)
         normalizer = self.named(
             Tensor(sp.log(total.expr), total.indices, total.axes),
             "lse",
+            node,
             Role.NORMALIZER,
         )
         if name == "logsumexp":
@@ -944,6 +952,8 @@ class _GraphBuilder:
     functions: dict[str, Any] = field(default_factory=dict)
     slopes: dict[float, str] = field(default_factory=dict)
     counter: itertools.count = field(default_factory=itertools.count)
+    #: Where each auxiliary value is in its equation's formula (see Graph.sites).
+    sites: dict[str, dict[Site, str]] = field(default_factory=dict)
 
     def fresh_index(self) -> sp.Symbol:
         return sp.Symbol(f"_i{next(self.counter)}", integer=True)
@@ -1115,6 +1125,7 @@ def build_graph(spec: EquationSpec) -> Graph:
         sizes=builder.numeric,
         functions=builder.functions,
         size_latex={"n_batch": r"n_{\text{batch}}"},
+        sites=builder.sites,
     )
     unused = [p.name for p in graph.parameters if not graph.users(p)]
     if unused:

@@ -18,3 +18,9 @@ class SpecError(DeriveError):
         self.message = message
         where = f"{self.path}: {field}: " if field else f"{self.path}: "
         super().__init__(where + message)
+
+
+class DerivationError(DeriveError):
+    """derive's own bug: a module it generated disagrees with the spec (or raises)
+    where it was checked. The command line reports it as one line and exit status 3;
+    nothing is written."""

@@ -124,6 +124,12 @@ class Graph:
     functions: dict[str, Any] = field(default_factory=dict)
     #: LaTeX of each size symbol, where it differs from SymPy's default.
     size_latex: Mapping[str, str] = field(default_factory=dict)
+    #: Equation specs: where each auxiliary value (``h0_in``, ``weights_lse``) is in
+    #: its equation's formula, by equation: ``{"h0": {(1, 5, 1, 20, "in"): "h0_in"}}``
+    #: (the span of the part in the parsed text, and what was named there).
+    sites: Mapping[str, Mapping[tuple[int, int, int, int, str], str]] = field(
+        default_factory=dict
+    )
 
     def __iter__(self) -> Iterator[Value]:
         return iter(self.nodes)

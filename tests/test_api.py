@@ -28,7 +28,15 @@ def name_of(spec_file) -> str:
 
 
 def test_the_package_exports_the_api():
-    assert derive.__all__ == ["audit", "build", "derivation"]
+    assert derive.__all__ == [
+        "DerivationError",
+        "DeriveError",
+        "SpecError",
+        "audit",
+        "build",
+        "derivation",
+    ]
+    assert issubclass(derive.DerivationError, derive.DeriveError)
     assert callable(derive.build) and callable(derive.derivation)
     assert inspect.isfunction(derive.audit)  # not the submodule derive.audit
     # The function shadows the submodule of the same name only as a package attribute.

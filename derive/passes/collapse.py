@@ -2,42 +2,119 @@
 
 Differentiating ``Sum(W[i, k] * h[k], (k, 0, n - 1))`` with respect to ``W[p, q]``
 gives ``Piecewise((KroneckerDelta(i, p) * h[q], (q >= 0) & (q <= n - 1)), (0, True))``.
-The condition only says that ``q`` is a valid index, which it always is here, but it
-stops the enclosing sum from collapsing. This pass drops exactly those Piecewise whose
-conditions mention nothing but index and size symbols (a ReLU gate written as a
-Piecewise would mention a value, and is kept), then lets SymPy evaluate the sums,
-until nothing changes.
+The condition only says that ``q`` is a valid index of its own axis, which it always
+is, but it stops the enclosing sum from collapsing. This pass drops exactly those
+conditions: a conjunction of bounds on one index each that the index's own range
+``0 <= q <= n - 1`` implies. Any other condition (a ReLU gate on a value, or an index
+compared with part of its range, as a concatenation's ``i < n_a`` is) is kept.
+
+Sums are evaluated here, not by ``Sum.doit()``: a term is taken out of a sum over an
+index it does not read (times the number of terms), a ``KroneckerDelta`` on the summed
+index collapses the sum (``sympy.concrete.delta.deltasummation``), and any other sum
+stays a sum, to be printed as a reduction. SymPy's general summation goes on to try
+hypergeometric and residue methods and to factor the body, which finds nothing for
+index-form bodies, costs most of a derivation's time, and on some bodies (a ``tanh``
+of a layer norm) recurses until Python stops it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Mapping
 
 import sympy as sp
+from sympy.concrete.delta import deltasummation
+
+#: Each index symbol's axis size: the index runs from 0 to size - 1.
+Ranges = Mapping[sp.Symbol, sp.Expr]
 
 
-def collapse(expr: sp.Expr, index_symbols: Iterable[sp.Symbol]) -> sp.Expr:
-    """Evaluate ``expr``'s sums, treating index-range conditions as true."""
-    allowed = frozenset(index_symbols)
-
-    def is_range_check(piecewise: sp.Basic) -> bool:
-        if not isinstance(piecewise, sp.Piecewise):
-            return False
-        conditions = [cond for _, cond in piecewise.args if cond is not sp.true]
-        return all(cond.free_symbols <= allowed for cond in conditions)
-
-    expr = _deltas_first(expr).doit()
+def collapse(expr: sp.Expr, ranges: Ranges) -> sp.Expr:
+    """Evaluate ``expr``'s sums, dropping the conditions that only say an index is
+    within its range. ``ranges`` gives the free indices' sizes; the bound indices of
+    sums in ``expr`` take theirs from their limits."""
+    expr = _deltas_first(expr)
     while True:
-        folded = sp.piecewise_fold(expr)
-        reduced = folded.replace(is_range_check, lambda pw: pw.args[0][0]).doit()
+        known = {**ranges, **_sum_ranges(expr)}
+        folded = sp.piecewise_fold(_evaluated(expr))
+        reduced = folded.replace(
+            lambda e: _is_range_check(e, known), lambda pw: pw.args[0][0]
+        )
         if reduced == expr:
             return expr
         expr = reduced
 
 
+def _sum_ranges(expr: sp.Expr) -> dict[sp.Symbol, sp.Expr]:
+    """The sizes of the indices the sums in ``expr`` bind (from 0 to upper)."""
+    found = {}
+    for term in expr.atoms(sp.Sum):
+        for index, lower, upper in term.limits:
+            if lower == 0:
+                found[index] = upper + 1
+    return found
+
+
+def _is_range_check(piecewise: sp.Basic, ranges: Ranges) -> bool:
+    """``Piecewise((f, c), (0, True))`` where ``c`` is true for every index in range."""
+    if not isinstance(piecewise, sp.Piecewise) or len(piecewise.args) != 2:
+        return False
+    (_, condition), (otherwise, last) = piecewise.args
+    if last is not sp.true or otherwise != 0:
+        return False
+    bounds = condition.args if isinstance(condition, sp.And) else (condition,)
+    return all(_within_range(bound, ranges) for bound in bounds)
+
+
+def _within_range(bound: sp.Basic, ranges: Ranges) -> bool:
+    """Whether ``bound`` (``q >= 0``, ``q <= n - 1``, ...) holds for every ``q`` from
+    0 to its size - 1: it reads one index, linearly, and holds at both ends."""
+    if not isinstance(bound, (sp.Ge, sp.Gt, sp.Le, sp.Lt)):
+        return False
+    indices = [s for s in bound.free_symbols if s in ranges]
+    if len(indices) != 1:
+        return False
+    (index,) = indices
+    gap = bound.lhs - bound.rhs
+    if not gap.is_polynomial(index) or sp.degree(gap, index) > 1:
+        return False
+    ends = (sp.Integer(0), ranges[index] - 1)
+    return all(bound.xreplace({index: end}) is sp.true for end in ends)
+
+
+def _evaluated(expr: sp.Expr) -> sp.Expr:
+    """Every sum in ``expr`` evaluated as far as :func:`_sum` goes, innermost first."""
+    return expr.replace(lambda e: isinstance(e, sp.Sum), _unnested)
+
+
+def _unnested(term: sp.Sum) -> sp.Expr:
+    result = term.function
+    for limit in term.limits:
+        result = _sum(result, limit)
+    return result
+
+
+def _sum(body: sp.Expr, limit: tuple[sp.Symbol, sp.Expr, sp.Expr]) -> sp.Expr:
+    """``Sum(body, limit)``: term by term, factors without the index taken out."""
+    index, lower, upper = limit
+    if upper == lower:  # a kept length-1 axis: its one element
+        return body.xreplace({index: lower})
+    terms = []
+    for term in sp.Add.make_args(body):
+        outside, inside = term.as_independent(index, as_Add=False)
+        if inside == 1:
+            terms.append(outside * (upper - lower + 1))
+        elif inside.has(sp.KroneckerDelta) and any(
+            index in delta.free_symbols for delta in inside.atoms(sp.KroneckerDelta)
+        ):
+            terms.append(outside * deltasummation(inside, limit))
+        else:
+            terms.append(outside * sp.Sum(inside, limit))
+    return sp.Add(*terms)
+
+
 def _deltas_first(expr: sp.Expr) -> sp.Expr:
     """Sums with the indices that a ``KroneckerDelta`` pins down summed first
-    (innermost), so that the delta collapses them before SymPy meets the others:
+    (innermost), so that the delta collapses them before the others are met:
     ``Sum(delta(i, j)*y[j, m], (m, ...), (j, ...))`` sums over ``j`` first."""
 
     def is_mixed(e: sp.Basic) -> bool:

@@ -266,13 +266,20 @@ def _convert_log_sum_exp(expr: sp.Expr, want: Axes) -> tuple[sp.Expr, Axes]:
 
 
 def _convert_sum(expr: sp.Sum, want: Axes) -> tuple[sp.Expr, Axes]:
-    summed: list[sp.Symbol] = []
+    limits: list[tuple[sp.Expr, ...]] = []
     body = expr
     while isinstance(body, sp.Sum):
-        summed.extend(limit[0] for limit in body.limits)
+        limits.extend(body.limits)
         body = body.function
+    # An index the body does not read sums the same term once per value it takes:
+    # Σ_j mu[b] over j < d_h is d_h * mu[b], never mu[b].
+    read = body.free_symbols
+    count = sp.Mul(*(upper - lower + 1 for i, lower, upper in limits if i not in read))
+    summed = tuple(limit[0] for limit in limits if limit[0] in read)
     factors = body.args if isinstance(body, sp.Mul) else (body,)
-    return _convert_product(factors, tuple(summed), want)
+    if count != 1:
+        factors = (count, *factors)
+    return _convert_product(factors, summed, want)
 
 
 def _convert_product(
