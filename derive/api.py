@@ -149,5 +149,3 @@ def _read(spec: Spec, source: str | None) -> tuple[NetworkSpec | EquationSpec, s
     raise TypeError(
         f"spec must be a path, TOML text or a dict, not {type(spec).__name__}"
     )
-
-

@@ -20,7 +20,7 @@ from derive.errors import SpecError
 from derive.evaluate import ShapeError, evaluate
 from derive.graph import Graph, Role, Value
 from derive.losses import Y_OBSERVED, Y_PREDICTED, element_derivative, expand_losses
-from derive.network import INPUT_UNIT, Array, Network
+from derive.network import Array, Network
 from derive.passes.collapse import collapse
 from derive.passes.to_array import to_array
 from derive.printing.latex import CONTINUED, DeriveLatexPrinter, default_latex

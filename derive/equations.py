@@ -56,7 +56,7 @@ from derive.expressions import describe_node as _describe
 from derive.functions import sigmoid, softplus
 from derive.graph import N_BATCH, Axis, Graph, Role, Value, batch_axis
 from derive.printing.latex import default_latex
-from derive.targets import DEFAULT_TARGET, TARGETS
+from derive.targets import DEFAULT_TARGET, TARGETS, shadowing
 from derive.verify.interpreter import Site, span
 
 TOP_FIELDS = (
@@ -73,6 +73,9 @@ MAX_SIZE = 1 << 20
 MAX_EQUATIONS = 256
 MAX_LENGTH = 1000
 MAX_AXES = 8
+#: Most numbers a worked point may hold: its numbers are printed in the derivation
+#: (as for [[layers]] specs).
+MAX_WORKED_NUMBERS = 4096
 #: Names a generated module uses itself; no size, input, parameter or value takes one.
 RESERVED = frozenset(
     {
@@ -182,6 +185,8 @@ class _Reader:
             raise self.fail(
                 "name", f"got {name!r}; must be a Python identifier and not a keyword"
             )
+        if shadowing(name):
+            raise self.fail("name", shadowing(name))
         description = data.get("description", "")
         if not isinstance(description, str):
             raise self.fail("description", f"must be a string, got {description!r}")
@@ -190,7 +195,8 @@ class _Reader:
             raise self.fail("target", f"got {target!r}; allowed: {', '.join(TARGETS)}")
         taken: dict[str, str] = {}
         sizes = {}
-        for size, value in self.table(data, "sizes").items():
+        # A spec whose values are all scalars names no size.
+        for size, value in self.table(data, "sizes", required=False).items():
             self.identifier(size, "sizes", taken)
             if (
                 isinstance(value, bool)
@@ -202,7 +208,9 @@ class _Reader:
                     f"must be a positive integer (at most {MAX_SIZE}), got {value!r}",
                 )
             sizes[size] = value
-        inputs = self.arrays(self.table(data, "inputs"), "inputs", sizes, taken)
+        inputs = self.arrays(
+            self.table(data, "inputs", required=False), "inputs", sizes, taken
+        )
         parameters = self.arrays(
             self.table(data, "parameters"), "parameters", sizes, taken
         )
@@ -290,25 +298,31 @@ class _Reader:
                     f"worked_point.{key}",
                     f"unknown name; allowed: {', '.join(names)}",
                 )
+        count = 0
         for key in names:
             where = f"worked_point.{key}"
             if key not in table:
                 raise self.fail(where, "missing")
-            _numbers(table[key], where, self.fail)
+            count += _numbers(table[key], where, self.fail)
+        if count > MAX_WORKED_NUMBERS:
+            raise self.fail(
+                "worked_point",
+                f"holds {count} numbers; at most {MAX_WORKED_NUMBERS} are printed",
+            )
         return {key: table[key] for key in names}
 
 
-def _numbers(value: Any, where: str, fail: Callable[[str, str], SpecError]) -> None:
+def _numbers(value: Any, where: str, fail: Callable[[str, str], SpecError]) -> int:
+    """How many numbers ``value`` (a number or nested arrays of them) holds."""
     if isinstance(value, list):
-        for item in value:
-            _numbers(item, where, fail)
-        return
+        return sum(_numbers(item, where, fail) for item in value)
     if (
         isinstance(value, bool)
         or not isinstance(value, (int, float))
         or not math.isfinite(value)
     ):
         raise fail(where, f"must be a number or arrays of numbers, got {value!r}")
+    return 1
 
 
 # --- Lowering formulas to index form -------------------------------------------------

@@ -51,7 +51,6 @@ import difflib
 import keyword
 import math
 import re
-import sys
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,7 +62,7 @@ from derive.errors import SpecError
 from derive.expressions import FormulaError
 from derive.functions import PRIMITIVES
 from derive.losses import LOSSES, make_loss
-from derive.targets import DEFAULT_TARGET, TARGETS
+from derive.targets import DEFAULT_TARGET, TARGETS, shadowing
 
 SHAPES = ("torch", "problem_set")
 STYLES = ("vectorized", "unrolled")
@@ -90,13 +89,6 @@ MAX_WORKED_NUMBERS = 4096
 LAYER_FIELDS = ("width", "activation", "bias", "slope", "expression", "function_name")
 LOSS_FIELDS = ("kind", "reduction", "delta", "expression")
 
-#: Modules a generated module may import besides the standard library's (numpy,
-#: scipy.special for erf, array_api_compat for the array_api target). A spec's name
-#: becomes a module's name next to other generated modules, so it must not shadow
-#: any of these or the standard library's (tests check that every import in
-#: generated code is among them).
-RUNTIME_MODULES = frozenset({"numpy", "scipy", "array_api_compat"})
-SHADOWED_MODULES = RUNTIME_MODULES | sys.stdlib_module_names
 
 _FUNCTION_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 #: Names the generated module uses itself, which a custom function must not take.
@@ -269,12 +261,8 @@ class _Reader:
             raise self.fail(
                 "name", f"got {name!r}; must use ASCII letters, digits and _"
             )
-        if name in SHADOWED_MODULES:
-            raise self.fail(
-                "name",
-                f"got {name!r}, the name of a module generated code imports or of the "
-                "standard library; NAME.py would shadow it, so choose another name",
-            )
+        if shadowing(name):
+            raise self.fail("name", shadowing(name))
         description = data.get("description", "")
         if not isinstance(description, str):
             raise self.fail("description", f"must be a string, got {description!r}")

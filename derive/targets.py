@@ -16,12 +16,31 @@ mathematics are the same for every target; only the printed code differs.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 
 import sympy as sp
 
 from derive.printing.array_api_code import ArrayAPICodePrinter
 from derive.printing.numpy_code import NumPyCodePrinter
+
+#: Modules a generated module may import besides the standard library's (numpy,
+#: scipy.special for erf, array_api_compat for the array_api target). A spec's name
+#: becomes a module's name next to other generated modules, so it must not shadow
+#: any of these or the standard library's (tests check that every import in
+#: generated code is among them).
+RUNTIME_MODULES = frozenset({"numpy", "scipy", "array_api_compat"})
+SHADOWED_MODULES = RUNTIME_MODULES | sys.stdlib_module_names
+
+
+def shadowing(name: str) -> str:
+    """Why ``name`` cannot name a network, or "" when it can."""
+    if name not in SHADOWED_MODULES:
+        return ""
+    return (
+        f"got {name!r}, the name of a module generated code imports or of the "
+        "standard library; NAME.py would shadow it, so choose another name"
+    )
 
 
 @dataclass(frozen=True)

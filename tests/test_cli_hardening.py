@@ -18,7 +18,7 @@ from ruff.__main__ import find_ruff_bin
 
 from derive import files
 from derive.cli import main
-from derive.spec import SHADOWED_MODULES
+from derive.targets import SHADOWED_MODULES
 from tests.conftest import GENERATED, SPECS, generate_module
 from tests.test_cli import SEED, assert_refused, run
 

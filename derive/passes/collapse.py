@@ -19,6 +19,7 @@ of a layer norm) recurses until Python stops it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 import sympy as sp
@@ -34,10 +35,10 @@ def collapse(expr: sp.Expr, ranges: Ranges) -> sp.Expr:
     sums in ``expr`` take theirs from their limits."""
     expr = _deltas_first(expr)
     while True:
-        known = {**ranges, **_sum_ranges(expr)}
         folded = sp.piecewise_fold(_evaluated(expr))
+        known = {**ranges, **_sum_ranges(folded)}
         reduced = folded.replace(
-            lambda e: _is_range_check(e, known), lambda pw: pw.args[0][0]
+            functools.partial(_is_range_check, ranges=known), lambda pw: pw.args[0][0]
         )
         if reduced == expr:
             return expr

@@ -470,6 +470,10 @@ def _matmul(
     for (left, la), (right, ra) in itertools.permutations(operands):
         if index not in la or index not in ra or len(la) > 2 or len(ra) > 2:
             continue
+        if set(la) & set(ra) != {index}:
+            # Another shared axis is elementwise (``M[i, a] * g[a, i]`` summed over
+            # ``a``), which a matrix product would make an outer one: not a matmul.
+            continue
         transposes = 0
         if la[-1] != index:
             left, la, transposes = Transposed(left), la[::-1], transposes + 1

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import sympy as sp
+from sympy.core.mul import _keep_coeff
 from sympy.printing.numpy import NumPyPrinter
-from sympy.printing.precedence import PRECEDENCE
+from sympy.printing.precedence import PRECEDENCE, precedence
 
+from derive.passes.to_array import ArrayOp
 from derive.printing.code import CodePrinterMixin
 
 
@@ -28,6 +30,24 @@ class NumPyCodePrinter(CodePrinterMixin, NumPyPrinter):
     def _helper_call(self, function: str, *arguments: str) -> str:
         """A call of a function the generated module defines (``relu``, ``logsumexp``)."""
         return f"{function}({', '.join(arguments)})"
+
+    def _print_Mul(self, expr: sp.Expr) -> str:
+        """SymPy's product, with its factors bracketed as a product's even when it is
+        negative: SymPy takes a negative product's precedence to be a sum's, and so
+        would print ``-W*(d.T @ x)`` as ``-W*d.T @ x``, which Python reads as
+        ``(-W*d.T) @ x``."""
+        coefficient, rest = expr.as_coeff_Mul()
+        binary = [
+            f
+            for f in sp.Mul.make_args(rest)
+            if isinstance(f, ArrayOp) and precedence(f) == PRECEDENCE["Mul"]
+        ]
+        if coefficient >= 0 or not binary:
+            return str(super()._print_Mul(expr))
+        positive = _keep_coeff(-coefficient, rest)
+        if isinstance(positive, sp.Mul):
+            return "-" + str(super()._print_Mul(positive))
+        return "-" + self.parenthesize(positive, PRECEDENCE["Mul"], strict=False)
 
     def _print_MatProd(self, expr: sp.Expr) -> str:
         left, right = (

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from types import ModuleType
 from typing import Any
@@ -120,7 +120,9 @@ class _Check:
         distinct = next(n for n in range(2, 1 << 20) if n not in sizes)
         chosen = [*equal[:1], distinct, *equal[1:2]]
         while len(chosen) < POINTS:
-            chosen.append(next(n for n in range(distinct + 1, 1 << 20) if n not in sizes))
+            chosen.append(
+                next(n for n in range(distinct + 1, 1 << 20) if n not in sizes)
+            )
         return list(chosen[:POINTS])
 
     def shape(self, value: Value, batch: int | None) -> tuple[int, ...]:
@@ -188,7 +190,9 @@ class _Check:
 
     # -- calling the module
 
-    def given(self, arrays: Mapping[str, Array]) -> tuple[dict[str, Any], dict[str, Any]]:
+    def given(
+        self, arrays: Mapping[str, Array]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         """``params`` and the inputs by the module's argument names."""
         convert: Callable[[Array], Any] = (
             (lambda a: np.asarray(a).tolist()) if self.unrolled else (lambda a: a)
@@ -221,7 +225,9 @@ class _Check:
 
     def forward(self, params: dict[str, Any], inputs: dict[str, Any]) -> dict[str, Any]:
         if self.equations:
-            return dict(self.call("forward", self.module.forward, params, *inputs.values()))
+            return dict(
+                self.call("forward", self.module.forward, params, *inputs.values())
+            )
         values = dict(self.call("forward", self.module.forward, params, inputs["x"]))
         values["loss"] = self.call(
             "loss", self.module.loss, params, inputs["x"], inputs["y"]
@@ -256,12 +262,11 @@ class _Check:
         grads = dict(
             self.call("gradients()", self.module.gradients, params, *inputs.values())
         )
-        targets: list[tuple[Value, str, Array]] = []
+        # In the backward pass's order, so that the first disagreement named is the
+        # one the others inherit (each d_loss_d_* function calls the ones before).
+        targets = self.partials(computed, arrays)
         for parameter in self.graph.parameters:
             targets.append((parameter, "gradients()", grads[parameter.name]))
-        functions = self.partials(computed, arrays)
-        for value, label, gradient in functions:
-            targets.append((value, label, gradient))
         for value, label, gradient in targets:
             if not self.check_gradient(value, label, gradient, arrays, expected, at):
                 return False
@@ -275,7 +280,11 @@ class _Check:
         found = []
         values = {k: v for k, v in computed.items() if k != "loss" or self.equations}
         by_name = dict(arrays)
-        for value in self.graph.of_role(Role.VALUE, Role.NORMALIZER, Role.PARAMETER):
+        backward = (
+            *reversed(self.graph.of_role(Role.VALUE, Role.NORMALIZER)),
+            *self.graph.parameters,
+        )
+        for value in backward:
             function = getattr(self.module, value.gradient, None)
             if function is None:
                 continue
@@ -295,7 +304,9 @@ class _Check:
         at: str,
     ) -> bool:
         base = np.asarray(
-            arrays[value.name] if value.role is Role.PARAMETER else expected[value.name],
+            arrays[value.name]
+            if value.role is Role.PARAMETER
+            else expected[value.name],
             dtype=np.float64,
         )
         gradient = np.asarray(gradient, dtype=np.float64)

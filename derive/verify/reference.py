@@ -12,7 +12,6 @@ is checked by finite differences.
 from __future__ import annotations
 
 import ast
-
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -78,7 +77,9 @@ class EquationReference:
             start = self.first.get(changed, len(self.order))
             for name in self.order[:start]:
                 scope[name] = known[name]
-            values.update({k: v for k, v in known.items() if self.first.get(k, 0) < start})
+            values.update(
+                {k: v for k, v in known.items() if self.first.get(k, 0) < start}
+            )
         for name in self.order[start:]:
             tree = self.trees[name]
             walk = Walk(scope, self.sites.get(name, {}), given)
@@ -150,7 +151,9 @@ class LayersReference:
         if mean and self.batched:
             count *= predicted.shape[0]
         if mean and self.loss.units == "mean":
-            count *= int(np.prod(predicted.shape[1:] if self.batched else predicted.shape))
+            count *= int(
+                np.prod(predicted.shape[1:] if self.batched else predicted.shape)
+            )
         return total / count
 
 
