@@ -3,8 +3,9 @@
 A drawn spec is one of three kinds: **batched** (a first input ``x`` with the batch
 axis and one, two or three axes in all, sometimes a second batched input and an input
 without the batch axis), **unbatched** (inputs like ``X = ["m", "n"]``, no batch axis
-anywhere) or **scalar** (every input and parameter a scalar, ``a = []``; derive needs
-a ``[sizes]`` table even then, so it is empty or holds an unused size). Sizes are
+anywhere) or **scalar** (every input and parameter a scalar, ``a = []``; no
+``[sizes]`` table, an empty one or one with an unused size; no inputs, or one or two
+scalar inputs; an empty ``[inputs]`` table or none). Sizes are
 drawn all distinct or with two of them equal, and :func:`equation_cases` draws a batch
 size equal to one of them or distinct from all.
 
@@ -443,8 +444,6 @@ def _attention(draw: st.DrawFn, draft: _Draft, depth: int) -> Expr | None:
     scores = f"{q.p} @ {transposed}"
     if draw(st.booleans()):
         scores += draw(st.sampled_from((f" / sqrt({q.axes[-1]})", " / 2")))
-    if q.scale * k.scale * draft.size(q.axes[-1]) > 50:
-        scores = f"tanh({scores})"
     text = f"softmax({scores}, axis=-1) @ {v.p}"
     return Expr(text, e.axes[:-1] + v.axes[-1:], v.scale)
 
@@ -455,7 +454,9 @@ def _transpose(draw: st.DrawFn, draft: _Draft, depth: int) -> Expr | None:
         return None
     if e.ndim == 2 and draw(st.booleans()):
         return Expr(f"{e.p}.T", e.axes[::-1], e.scale)
-    i, j = draw(st.lists(st.integers(0, e.ndim - 1), min_size=2, max_size=2, unique=True))
+    i, j = draw(
+        st.lists(st.integers(0, e.ndim - 1), min_size=2, max_size=2, unique=True)
+    )
     axes = list(e.axes)
     axes[i], axes[j] = axes[j], axes[i]
     text = f"swapaxes({e.text}, {_axis_text(draw, i, e.ndim)}, {_axis_text(draw, j, e.ndim)})"
@@ -466,7 +467,9 @@ def _einsum(draw: st.DrawFn, draft: _Draft, depth: int) -> Expr | None:
     v = _operand(draw, draft, depth, lambda e: e.contractable)
     if v is None:
         return None
-    u = draft.name(draw, lambda e: e.contractable and e.ndim + v.ndim <= MAX_EINSUM_AXES)
+    u = draft.name(
+        draw, lambda e: e.contractable and e.ndim + v.ndim <= MAX_EINSUM_AXES
+    )
     if u is None or draw(st.integers(0, 3)) == 0:
         u = v
     if len(v.axes) + len(u.axes) > MAX_EINSUM_AXES:
@@ -614,12 +617,14 @@ def _equation(draw: st.DrawFn, draft: _Draft) -> list[Expr]:
 def _layer_norm(draw: st.DrawFn, draft: _Draft) -> list[Expr]:
     """A layer norm over named steps: the mean a value of its own (or inline), the
     variance one (or inline), then the normalized value, used below."""
-    v = _operand(draw, draft, 1, lambda e: e.ndim > 0 and e.scale <= LARGEST)
+    v = _operand(draw, draft, 1, lambda e: e.ndim > 0 and len(e.text) <= 200)
     if v is None:
         return _equation(draw, draft)
     axis = _axis_text(draw, draw(st.integers(0, v.ndim - 1)), v.ndim)
-    kept = tuple(KEPT if str(n) == axis or str(n - v.ndim) == axis else a
-                 for n, a in enumerate(v.axes))
+    kept = tuple(
+        KEPT if str(n) == axis or str(n - v.ndim) == axis else a
+        for n, a in enumerate(v.axes)
+    )
     steps = []
     mean = Expr(f"mean({v.text}, axis={axis}, keepdims=True)", kept, v.scale)
     if draw(st.booleans()):
@@ -628,7 +633,9 @@ def _layer_norm(draw: st.DrawFn, draft: _Draft) -> list[Expr]:
     centred = Expr(f"{v.p} - {mean.p}", v.axes, 2 * v.scale)
     if draw(st.booleans()):
         steps.append(centred)
-        centred = Expr(f"v{len(draft.equations) + len(steps) - 1}", v.axes, centred.scale)
+        centred = Expr(
+            f"v{len(draft.equations) + len(steps) - 1}", v.axes, centred.scale
+        )
     variance = Expr(f"mean({centred.p}**2, axis={axis}, keepdims=True)", kept, 1.0)
     if draw(st.booleans()):
         steps.append(variance)
@@ -653,10 +660,8 @@ def _attention_chain(draw: st.DrawFn, draft: _Draft) -> list[Expr]:
     steps = [q, k]
     transposed = f"v{n + 1}.T" if e.ndim == 2 else f"swapaxes(v{n + 1}, -1, -2)"
     scores = f"v{n} @ {transposed} / sqrt({head})"
-    if q.scale**2 * draft.size(head) > 50:
-        scores = f"tanh({scores})"
     axes = e.axes[:-1] + (e.axes[-2],)
-    steps.append(Expr(scores, axes, 10.0))
+    steps.append(Expr(scores, axes, q.scale**2 * draft.size(head)))
     weights = f"softmax(v{n + 2}, axis=-1)"
     if draw(st.booleans()):
         steps.append(Expr(weights, axes, 1.0))
@@ -683,7 +688,9 @@ def _first(draw: st.DrawFn, draft: _Draft) -> Expr:
     if x is None:  # no inputs: parameters only, e.g. 2 * a + 2 + a
         c = draft.parameter(draw, (), "a")
         return Expr(f"2 * {a.text} + 2 + {c.text}", (), 15.0)
-    return Expr(f"{x.p} * {a.text} + {draft.parameter(draw, (), 'a').text}", x.axes, 12.0)
+    return Expr(
+        f"{x.p} * {a.text} + {draft.parameter(draw, (), 'a').text}", x.axes, 12.0
+    )
 
 
 def _sizes(draw: st.DrawFn) -> dict[str, int]:
@@ -692,7 +699,9 @@ def _sizes(draw: st.DrawFn) -> dict[str, int]:
         values = draw(st.permutations(range(1, 6)))[: len(AXES)]
     else:
         values = [draw(st.integers(1, 4)) for _ in AXES]
-        i, j = draw(st.lists(st.integers(0, len(AXES) - 1), min_size=2, max_size=2, unique=True))
+        i, j = draw(
+            st.lists(st.integers(0, len(AXES) - 1), min_size=2, max_size=2, unique=True)
+        )
         values[j] = values[i]
     return dict(zip(AXES, values, strict=True))
 
@@ -731,18 +740,16 @@ def equation_specs(draw: st.DrawFn, max_equations: int = 6) -> str:
     inputs = _inputs(draw, kind)
     draft = _Draft(kind, sizes, inputs)
     draft.values = {n: Expr(n, a, 3.0) for n, a in inputs.items()}
+    count = draw(st.integers(1, max_equations))
     steps = [_first(draw, draft)]
-    count = draw(st.integers(0, max_equations - 1))
-    while len(draft.equations) + len(steps) <= count:
+    while True:
         for e in steps:
             name = f"v{len(draft.equations)}"
             draft.equations[name] = e.text
             draft.values[name] = Expr(name, e.axes, e.scale)
+        if len(draft.equations) >= count:
+            break
         steps = draw(st.sampled_from(STEPS))(draw, draft)
-    for e in steps:
-        name = f"v{len(draft.equations)}"
-        draft.equations[name] = e.text
-        draft.values[name] = Expr(name, e.axes, e.scale)
     last = name
     others = [v for v in draft.equations if v != last]
     chosen = (
@@ -760,9 +767,10 @@ def equation_specs(draw: st.DrawFn, max_equations: int = 6) -> str:
     draft.parameters = {k: v for k, v in draft.parameters.items() if k in used}
     if draw(st.booleans()):  # as a user writes it: no redundant parentheses
         draft.equations = {
-            k: ast.unparse(ast.parse(v, mode="eval")) for k, v in draft.equations.items()
+            k: ast.unparse(ast.parse(v, mode="eval"))
+            for k, v in draft.equations.items()
         }
-    return _toml(draft)
+    return _toml(draft, tables=draw(st.booleans()))
 
 
 def _used(equations: dict[str, str]) -> set[str]:
@@ -778,7 +786,7 @@ def _used(equations: dict[str, str]) -> set[str]:
 def equation_cases(draw: st.DrawFn, max_equations: int = 6) -> tuple[str, int]:
     """A drawn spec and a batch size: equal to one of the spec's sizes, or to none."""
     text = draw(equation_specs(max_equations))
-    sizes = set(tomllib.loads(text)["sizes"].values())
+    sizes = set(tomllib.loads(text).get("sizes", {}).values())
     equal = sorted(sizes)
     distinct = [b for b in range(1, BATCH_ESTIMATE + 1) if b not in sizes]
     if equal and draw(st.booleans()):
@@ -786,13 +794,21 @@ def equation_cases(draw: st.DrawFn, max_equations: int = 6) -> tuple[str, int]:
     return text, draw(st.sampled_from(distinct))
 
 
-def _toml(draft: _Draft) -> str:
-    """The draft as an equation spec (JSON's strings and lists are TOML's too)."""
-    lines = ['name = "drawn"', "", "[sizes]"]
-    lines += [f"{k} = {v}" for k, v in draft.sizes.items()]
-    for title, table in (("inputs", draft.inputs), ("parameters", draft.parameters)):
-        lines += ["", f"[{title}]"]
-        lines += [f"{k} = {json.dumps(list(v))}" for k, v in table.items()]
+def _toml(draft: _Draft, tables: bool = True) -> str:
+    """The draft as an equation spec (JSON's strings and lists are TOML's too);
+    without ``tables``, an empty ``[sizes]`` or ``[inputs]`` is left out."""
+    lines = ['name = "drawn"']
+    for title, table in (
+        ("sizes", draft.sizes),
+        ("inputs", draft.inputs),
+        ("parameters", draft.parameters),
+    ):
+        if table or tables or title == "parameters":
+            lines += ["", f"[{title}]"]
+        if title == "sizes":
+            lines += [f"{k} = {v}" for k, v in table.items()]
+        else:
+            lines += [f"{k} = {json.dumps(list(v))}" for k, v in table.items()]
     lines += ["", "[equations]"]
     lines += [f"{k} = {json.dumps(v)}" for k, v in draft.equations.items()]
     return "\n".join(lines) + "\n"

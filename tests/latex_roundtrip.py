@@ -52,6 +52,7 @@ from derive.network import INPUT_UNIT, Array, Network, build
 from derive.passes.to_array import (
     LogSumExp,
     MatProd,
+    NewAxes,
     Permuted,
     Sliced,
     SumAxes,
@@ -322,6 +323,10 @@ class DeriveTransformer(TransformToSymPyExpr):
 
     def sliced(self, tokens: list) -> sp.Expr:
         key = str(tokens[1])[len("_{[") : -len("]}")].split(",")
+        if r"\mathrm{None}" in key:
+            if set(key) != {":", r"\mathrm{None}"}:
+                raise NotationError(f"a new axis and an integer index in {tokens[1]}")
+            return NewAxes(tokens[0], *(sp.Integer(k == ":") for k in key))
         return Sliced(tokens[0], *(sp.Integer(-1 if k == ":" else k) for k in key))
 
     def adjacent_expressions(self, tokens: list) -> Any:
@@ -738,39 +743,51 @@ class Checker:
                 np.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-12, err_msg=side)
 
     def _check_array(self, sides: tuple[str, ...]) -> None:
+        """The matrix form read as NumPy reads it (see :func:`_matmul`): the result
+        must have the gradient's shape, or broadcast to it by NumPy's rule (a
+        gradient constant along an axis is printed without it)."""
         left, right = (self._parse(s, "array") for s in sides)
-        expected = self._array_value(left)
+        expected = np.asarray(self._array_value(left))
         got = np.asarray(self._array_value(right))
+        try:
+            got = np.broadcast_to(got, expected.shape)
+        except ValueError:
+            raise AssertionError(
+                f"{sides[1]}: reads as shape {got.shape}, the gradient's is "
+                f"{expected.shape}"
+            ) from None
         np.testing.assert_allclose(
-            np.reshape(got, np.shape(expected)),
-            expected,
-            rtol=1e-9,
-            atol=1e-12,
-            err_msg=sides[1],
+            got, expected, rtol=1e-9, atol=1e-12, err_msg=sides[1]
         )
 
     def _array_value(self, expr: sp.Expr) -> Any:
-        """``expr`` in NumPy, a vector being a column: ``u v^T`` is an outer product;
-        for how arrays of different shapes combine, see :class:`_Broadcasting`."""
+        """``expr`` evaluated with NumPy's rules, one reading only: every array has
+        its own shape (a vector is 1-D), elementwise operations broadcast from the
+        trailing axes, and a juxtaposition is ``numpy.matmul``, except that a
+        transposed vector is a row (``u \\, {v}^{\\top}`` is an outer product,
+        ``{u}^{\\top} v`` a dot product)."""
         symbols = sorted(expr.free_symbols, key=lambda s: s.name)
         values = [
-            self.evaluator.widths[s] if s.is_integer else _column(self._values(s.name))
+            self.evaluator.widths[s] if s.is_integer else self._values(s.name)
             for s in symbols
         ]
         operations = {
-            "MatProd": lambda a, b: _column(a @ b),
-            "Transposed": lambda a: _column(np.transpose(a)),
-            "SumAxes": lambda a, *axes: _column(
-                np.sum(a, axis=tuple(int(x) for x in axes) or None)
+            "MatProd": _matmul,
+            "Transposed": _transpose,
+            "SumAxes": lambda a, *axes: np.sum(
+                a, axis=tuple(int(x) for x in axes) or None
             ),
-            "LogSumExp": lambda a, axis: _column(logsumexp(a, axis=int(axis))),
-            "Permuted": lambda a, *order: _column(np.transpose(a, order)),
-            "TensorDot": lambda a, b, left, right: _column(
-                np.tensordot(a, b, axes=(left, right))
+            "LogSumExp": lambda a, axis: logsumexp(a, axis=int(axis)),
+            "Permuted": lambda a, *order: np.transpose(a, order),
+            "TensorDot": lambda a, b, left, right: np.tensordot(
+                a, b, axes=(left, right)
             ),
-            "Sliced": lambda a, *key: _column(
-                a[tuple(slice(None) if k == -1 else k for k in key)]
-            ),
+            "Sliced": lambda a, *key: np.asarray(a)[
+                tuple(slice(None) if k == -1 else k for k in key)
+            ],
+            "NewAxes": lambda a, *flags: np.asarray(a)[
+                tuple(slice(None) if f else None for f in flags)
+            ],
             "Heaviside": lambda a, at_zero=0: np.heaviside(a, at_zero),
             "sigmoid": expit,
             "softplus": lambda a: np.logaddexp(0, a),
@@ -795,42 +812,25 @@ class Checker:
         )
 
 
-def _column(values: np.ndarray) -> np.ndarray:
-    values = np.asarray(values, dtype=float).view(_Broadcasting)
-    return values.reshape(-1, 1) if values.ndim == 1 else values
+class _Row(np.ndarray):
+    """A transposed vector: a row, ``{v}^{\\top}`` (NumPy's ``v.T`` is ``v``)."""
 
 
-class _Broadcasting(np.ndarray):
-    """An array that broadcasts as the matrix form means it. derive prints NumPy's
-    ``lse[:, :, None]`` as ``lse``, and a vector is a column in ``u \\, {v}^{\\top}``
-    but NumPy's row in ``\\mathrm{gain} \\odot \\mathrm{normalized}`` (``gain[i] *
-    normalized[b, i]``): the reader takes the first of NumPy's rule, a vector as a
-    row, and broadcasting along the trailing axes (``lse[b, i] * weights[b, i, j]``)
-    that fits the shapes. Where two fit, the text does not say which is meant; the
-    batch of 2 and the sizes of 3 of small() make that rare."""
-
-    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        arrays = [np.asarray(a) for a in inputs]
-        if method == "__call__" and ufunc is not np.matmul:
-            shape = max((a.shape for a in arrays), key=lambda s: (len(s), np.prod(s)))
-            arrays = [_aligned(a, shape) for a in arrays]
-        result = getattr(ufunc, method)(*arrays, **kwargs)
-        return result.view(_Broadcasting) if isinstance(result, np.ndarray) else result
+def _transpose(a: Any) -> np.ndarray:
+    array = np.asarray(a)
+    if array.ndim == 1:
+        return array.reshape(1, -1).view(_Row)
+    return np.transpose(array)
 
 
-def _aligned(array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """``array`` read so that it broadcasts to ``shape``; see :class:`_Broadcasting`."""
-    readings = [array]
-    if array.ndim == 2 and array.shape[1] == 1:  # a vector, as a column
-        readings.append(array[:, 0])
-    readings.append(array.reshape(array.shape + (1,) * (len(shape) - array.ndim)))
-    for reading in readings:
-        try:
-            np.broadcast_shapes(reading.shape, shape)
-        except ValueError:
-            continue
-        return reading
-    return array
+def _matmul(a: Any, b: Any) -> Any:
+    """A juxtaposition: a column times a row is their outer product, a row times a
+    column their dot product; anything else is ``numpy.matmul``."""
+    if isinstance(b, _Row) and np.ndim(a) == 1:
+        return np.outer(a, np.asarray(b)[0])
+    if isinstance(a, _Row) and np.ndim(b) == 1:
+        return float(np.asarray(a)[0] @ b)
+    return np.matmul(np.asarray(a), np.asarray(b))
 
 
 def _indices(expr: sp.Expr) -> set[sp.Symbol]:

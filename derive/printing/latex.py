@@ -23,6 +23,7 @@ from derive.passes.to_array import (
     ArrayOp,
     LogSumExp,
     MatProd,
+    NewAxes,
     Outer,
     Permuted,
     Sliced,
@@ -301,6 +302,9 @@ class DeriveLatexPrinter(LatexPrinter):
         if isinstance(expr, Sliced):
             operand, *key = expr.args
             return self._ndim(operand) - sum(1 for k in key if k != -1)
+        if isinstance(expr, NewAxes):
+            operand, *flags = expr.args
+            return self._ndim(operand) + sum(1 for f in flags if not f)
         if isinstance(expr, UnitVector):
             return 1
         return max((self._ndim(a) for a in expr.args), default=0)
@@ -325,8 +329,12 @@ class DeriveLatexPrinter(LatexPrinter):
         return rf"\operatorname{{sum}}_{{{over}}}\left({self._print(operand)}\right)"
 
     def _print_NewAxes(self, expr: sp.Expr) -> str:
-        """Broadcasting is implicit in the math: ``lse[:, None]`` is just lse."""
-        return self._print(expr.args[0])
+        r"""A new axis is printed where the code makes one, ``{lse}_{[:,\mathrm{None}]}``
+        for ``lse[:, None]``: left out, ``lse ⊙ weights`` would broadcast lse along
+        the wrong axis (NumPy's rule aligns trailing axes)."""
+        operand, *flags = expr.args
+        key = ",".join(":" if flag else r"\mathrm{None}" for flag in flags)
+        return rf"{{{self._print(operand)}}}_{{[{key}]}}"
 
     def _print_LogSumExp(self, expr: sp.Expr) -> str:
         operand, *axes = expr.args
