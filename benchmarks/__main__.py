@@ -4,6 +4,7 @@
     python -m benchmarks --quick      # tiny sizes in seconds, to check that it runs
     python -m benchmarks --past-memory-gib 8   # a larger dataset for the Dask run
     python -m benchmarks --seed       # the seed network only (under a minute)
+    python -m benchmarks --verification   # what verifying each module costs
 
 Each size runs every method side by side in this one process, each in long turns;
 ratios are the numbers to read, since the host's speed drifts. Results go to
@@ -27,6 +28,7 @@ from benchmarks import (
     derivation_time,
     gradient_speed,
     past_memory,
+    verification,
 )
 from benchmarks.networks import MNIST_SIZES, SWEEP_WIDTHS, Size, sweep_size
 from benchmarks.peers import installed
@@ -174,6 +176,8 @@ def markdown(record: dict) -> str:
         )
     if record.get("attention"):
         lines += attention.markdown(record["attention"], record["attention_derivation"])
+    if record.get("verification"):
+        lines += ["", *verification.table(record["verification"])]
     return "\n".join(lines) + "\n"
 
 
@@ -200,9 +204,17 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="the seed network only; results in seed.json and seed.md",
     )
+    parser.add_argument(
+        "--verification",
+        action="store_true",
+        help="what verifying each committed spec's module costs; results in "
+        "verification.json and verification.md",
+    )
     arguments = parser.parse_args(argv)
     if arguments.seed:
         return _seed_only(arguments.out or RESULTS)
+    if arguments.verification:
+        return _verification_only(arguments.out or RESULTS)
     gib = arguments.past_memory_gib
     if gib is None:
         gib = 0.01 if arguments.quick else 4.0
@@ -222,7 +234,9 @@ def main(argv: list[str] | None = None) -> int:
     # On a terminal: which size and method runs now, and how many pieces there are
     # (the attention block and its derivation time are the last two).
     with StatusLine("benchmarks: ") as status:
+        checked = verification.quick_specs() if arguments.quick else None
         total = len(derivation_points) + 1 + len(mnist) + len(sweep) + len(compiled) + 2
+        total += len(checked or verification.all_specs())
         progress = Progress(status, total)
         derivation = derivation_time.run(derivation_points, progress)
         record = {
@@ -238,6 +252,9 @@ def main(argv: list[str] | None = None) -> int:
             ),
             "attention_derivation": attention.derivation_seconds(
                 repeats=attention_repeats, progress=progress
+            ),
+            "verification": verification.run(
+                checked, repeats=1 if arguments.quick else 3, progress=progress
             ),
             "past_memory": (
                 past_memory.run(
@@ -269,6 +286,17 @@ def _seed_only(out: Path) -> int:
     out.mkdir(parents=True, exist_ok=True)
     (out / "seed.json").write_text(json.dumps(record, indent=2) + "\n")
     (out / "seed.md").write_text(table + "\n")
+    return 0
+
+
+def _verification_only(out: Path) -> int:
+    """The cost of verifying each committed spec's module, alone."""
+    record = {"machine": machine(), "verification": verification.run()}
+    table = "\n".join(verification.table(record["verification"]))
+    print(table)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "verification.json").write_text(json.dumps(record, indent=2) + "\n")
+    (out / "verification.md").write_text(table + "\n")
     return 0
 
 

@@ -715,7 +715,7 @@ class _Equation:
         return Tensor(function(arg.expr), arg.indices, arg.axes)
 
     def named(
-        self, tensor: Tensor, suffix: str, at: ast.AST, role: Role = Role.VALUE
+        self, tensor: Tensor, suffix: str, at: ast.expr, role: Role = Role.VALUE
     ) -> Tensor:
         """``tensor``, the part of the formula at ``at``, as an auxiliary value of the
         graph, referenced at its indices. Where it is in the formula is recorded

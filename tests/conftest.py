@@ -19,6 +19,19 @@ settings.register_profile("default", deadline=None, derandomize=True)
 settings.register_profile("thorough", deadline=None, max_examples=400)
 settings.load_profile("default")
 
+#: How many random equation specs the fuzz test against torch draws in each profile
+#: (tests/test_equations.py): it is the search for wrong gradients, so it draws more
+#: than the other tests.
+FUZZ_EXAMPLES = {"default": 300, "thorough": 5000}
+
+
+def fuzz_examples() -> int:
+    """The fuzz test's ``max_examples`` in the profile loaded now (a profile of
+    another name: three times its own ``max_examples``)."""
+    current = getattr(settings, "get_current_profile_name", lambda: "")()
+    return FUZZ_EXAMPLES.get(current, 3 * settings().max_examples)
+
+
 ROOT = Path(__file__).resolve().parent.parent
 GENERATED = ROOT / "generated"
 SPECS = ROOT / "specs"

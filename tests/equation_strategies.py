@@ -65,7 +65,7 @@ BATCH_ESTIMATE = 6
 #: Largest magnitude a value is drawn to reach (an estimate at a random point), and
 #: largest argument of ``exp``.
 LARGEST = 1e4
-EXP_ARGUMENT = 6.0
+EXP_ARGUMENT = 8.0
 #: A formula longer than this is not drawn (derive takes up to 1000 characters).
 LONGEST = 600
 
@@ -119,13 +119,28 @@ BINARY: tuple[tuple[str, Callable[[float, float], float], float], ...] = (
     ("{pa} + {pb}", lambda a, b: a + b, math.inf),
     ("{pa} - {pb}", lambda a, b: a + b, math.inf),
     ("{pa} * {pb}", lambda a, b: a * b, math.inf),
+    ("{pa} * {pb}", lambda a, b: a * b, math.inf),
+    ("{pa} * {pb}", lambda a, b: a * b, math.inf),
+    ("{pa} / (1 + {pb}**2)", lambda a, b: a, math.inf),
     ("{pa} / (1 + {pb}**2)", lambda a, b: a, math.inf),
     ("{pa} / sqrt({pb}**2 + 1)", lambda a, b: a, math.inf),
     ("maximum({a}, {b})", max, math.inf),
     ("minimum({a}, {b})", max, math.inf),
     ("{pa} * sigmoid({b})", lambda a, b: a, math.inf),
     ("exp({a}) * {pb}", lambda a, b: math.exp(a) * b, EXP_ARGUMENT),
+    ("{pa} ** 2 * {pb}", lambda a, b: a * a * b, math.inf),
 )
+#: What a gate applies to a linear map before it multiplies another (as UNARY).
+GATES: tuple[tuple[str, Scale, float], ...] = (
+    ("exp({a})", math.exp, EXP_ARGUMENT),
+    ("sigmoid({a})", _one, math.inf),
+    ("tanh({a})", _one, math.inf),
+    ("softmax({a}, axis=-1)", _one, math.inf),
+    ("relu({a})", _same, math.inf),
+    ("{p}", _same, math.inf),
+)
+#: How a gated product combines the gate with the other linear map.
+GATED = ("{g} * {pb}", "{g} / (1 + {pb}**2)", "({g} * {pb}) ** 2", "{pb} * {g}")
 KEEPDIMS = (
     "{p} - mean({a}, axis={axis}, keepdims=True)",
     "{p} - logsumexp({a}, axis={axis}, keepdims=True)",
@@ -245,9 +260,9 @@ def _any(e: Expr) -> bool:
 def _operand(
     draw: st.DrawFn, draft: _Draft, depth: int, accept: Callable[[Expr], bool] = _any
 ) -> Expr | None:
-    """An operand: a formula written inline (half the time, while ``depth`` allows)
-    or a name; one that ``accept`` takes, or None."""
-    if depth > 0 and draw(st.booleans()):
+    """An operand: a formula written inline (two times in three, while ``depth``
+    allows) or a name; one that ``accept`` takes, or None."""
+    if depth > 0 and draw(st.integers(0, 2)):
         inline = _expression(draw, draft, depth - 1)
         if accept(inline):
             return inline
@@ -284,7 +299,8 @@ def _partner(draw: st.DrawFn, draft: _Draft, e: Expr, depth: int) -> Expr:
     if choice == "same":
         return e
     if choice == "function":
-        template, scale, _ = draw(st.sampled_from(UNARY[:9]))
+        allowed = [u for u in UNARY if e.scale <= u[2]]
+        template, scale, _ = draw(st.sampled_from(allowed))
         return Expr(_form(template, e), e.axes, scale(e.scale))
     if choice == "name":
         if depth > 0 and draw(st.booleans()):
@@ -312,6 +328,17 @@ def _partner(draw: st.DrawFn, draft: _Draft, e: Expr, depth: int) -> Expr:
     return Expr(number, (), float(number))
 
 
+def _binaries(
+    a: Expr, b: Expr
+) -> list[tuple[str, Callable[[float, float], float], float]]:
+    """The forms of BINARY ``a`` and ``b`` can take: not v - v (zero) nor
+    maximum(v, v) (a tie everywhere) of one operand twice."""
+    allowed = [f for f in BINARY if a.scale <= f[2]]
+    if a.text == b.text:
+        allowed = [f for f in allowed if not f[0].startswith(("{pa} -", "max", "min"))]
+    return allowed
+
+
 def _binary(draw: st.DrawFn, draft: _Draft, depth: int) -> Expr | None:
     e = _operand(draw, draft, depth)
     if e is None:
@@ -320,17 +347,25 @@ def _binary(draw: st.DrawFn, draft: _Draft, depth: int) -> Expr | None:
     axes = _broadcast(e.axes, u.axes)
     assert axes is not None
     a, b = (e, u) if draw(st.booleans()) else (u, e)
-    allowed = [f for f in BINARY if a.scale <= f[2]]
+    allowed = _binaries(a, b)
     template, scale, _ = draw(st.sampled_from(allowed))
     text = template.format(a=a.text, pa=a.p, b=b.text, pb=b.p)
     return Expr(text, axes, scale(a.scale, b.scale))
 
 
 def _linear(draw: st.DrawFn, draft: _Draft, depth: int) -> Expr | None:
-    """``v @ W.T`` (+ b), ``v @ W``, or ``W @ v`` (a left product of a matrix)."""
+    """``v @ W.T`` (+ b), ``v @ W``, or ``W @ v`` (a left product of a matrix); of
+    an elementwise product or function now and then (``(v * u) @ W.T``), and used as
+    a power or a reciprocal now and then (``(v @ W.T) ** 2``)."""
     e = _operand(draw, draft, depth, lambda e: e.weighable)
     if e is None or not draft.axes:
         return None
+    if draw(st.integers(0, 3)) == 0:
+        u = _partner(draw, draft, e, depth)
+        if _broadcast(e.axes, u.axes) == e.axes:
+            template, scale, _ = draw(st.sampled_from(_binaries(e, u)[:9]))
+            text = template.format(a=e.text, pa=e.p, b=u.text, pb=u.p)
+            e = Expr(text, e.axes, scale(e.scale, u.scale))
     out = draw(st.sampled_from(draft.axes))
     left = e.ndim >= 2 and e.axes[-2] not in (BATCH, KEPT) and draw(st.booleans())
     if left:
@@ -342,11 +377,19 @@ def _linear(draw: st.DrawFn, draft: _Draft, depth: int) -> Expr | None:
     else:
         weight = draft.parameter(draw, (e.axes[-1], out), "W")
         text, axes = f"{e.p} @ {weight.text}", e.axes[:-1] + (out,)
-    scale = 1.5 * e.scale
+    scale = e.scale
     if not left and draw(st.booleans()):
         text += f" + {draft.parameter(draw, (out,), 'b').text}"
-        scale += 3
-    return Expr(text, axes, scale)
+        scale += 2
+    return _wrapped(draw, Expr(text, axes, scale))
+
+
+def _wrapped(draw: st.DrawFn, e: Expr) -> Expr:
+    """``e``, or (a fifth of the time) a power of it or one over one plus its square."""
+    if draw(st.integers(0, 4)):
+        return e
+    template, scale, _ = draw(st.sampled_from(POWERS[:2] + UNARY[16:18]))
+    return Expr(_form(template, e), e.axes, scale(e.scale))
 
 
 def _vector(draw: st.DrawFn, draft: _Draft, depth: int) -> Expr | None:
@@ -356,9 +399,31 @@ def _vector(draw: st.DrawFn, draft: _Draft, depth: int) -> Expr | None:
         return None
     if e.ndim >= 2 and e.axes[-2] not in (BATCH, KEPT) and draw(st.booleans()):
         w = draft.parameter(draw, (e.axes[-2],), "w")
-        return Expr(f"{w.text} @ {e.p}", e.axes[:-2] + e.axes[-1:], 1.5 * e.scale)
-    w = draft.parameter(draw, (e.axes[-1],), "w")
-    return Expr(f"{e.p} @ {w.text}", e.axes[:-1], 1.5 * e.scale)
+        found = Expr(f"{w.text} @ {e.p}", e.axes[:-2] + e.axes[-1:], e.scale)
+    else:
+        w = draft.parameter(draw, (e.axes[-1],), "w")
+        found = Expr(f"{e.p} @ {w.text}", e.axes[:-1], e.scale)
+    return _wrapped(draw, found)
+
+
+def _gate(draw: st.DrawFn, draft: _Draft, depth: int) -> Expr | None:
+    """A gated unit: a function of one linear map of ``v`` times another,
+    ``exp(v @ W.T + b) * (v @ V.T)``, ``softmax(v @ W.T, axis=-1) * (v @ V.T)``."""
+    e = _operand(draw, draft, depth, lambda e: e.weighable)
+    if e is None or not draft.axes:
+        return None
+    out = draw(st.sampled_from(draft.axes))
+    first = draft.parameter(draw, (out, e.axes[-1]), "W")
+    second = draft.parameter(draw, (out, e.axes[-1]), "W")
+    a = Expr(f"{e.p} @ {first.text}.T", e.axes[:-1] + (out,), e.scale)
+    if draw(st.booleans()):
+        bias = draft.parameter(draw, (out,), "b")
+        a = Expr(f"{a.text} + {bias.text}", a.axes, a.scale + 2)
+    b = Expr(f"{e.p} @ {second.text}.T", a.axes, e.scale)
+    template, scale, _ = draw(st.sampled_from([g for g in GATES if a.scale <= g[2]]))
+    gate = Expr(_form(template, a), a.axes, scale(a.scale))
+    text = draw(st.sampled_from(GATED)).format(g=gate.p, pb=b.p)
+    return Expr(text, a.axes, (gate.scale * b.scale) ** (2 if "** 2" in text else 1))
 
 
 def _stacks(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...] | None:
@@ -508,9 +573,8 @@ def _reduction(draw: st.DrawFn, draft: _Draft, depth: int) -> Expr | None:
         chosen = list(range(e.ndim))
         arguments = ""
     else:
-        chosen = draw(
-            st.lists(st.integers(0, e.ndim - 1), min_size=1, max_size=2, unique=True)
-        )
+        count = draw(st.integers(1, min(2, e.ndim)))
+        chosen = draw(st.permutations(range(e.ndim)))[:count]
         written = [_axis_text(draw, a, e.ndim) for a in chosen]
         axis = written[0] if len(written) == 1 else "(" + ", ".join(written) + ")"
         arguments = f", axis={axis}"
@@ -541,15 +605,55 @@ def _keepdims(draw: st.DrawFn, draft: _Draft, depth: int) -> Expr | None:
 
 
 def _normalizer(draw: st.DrawFn, draft: _Draft, depth: int) -> Expr | None:
+    """``softmax``/``log_softmax``/``logsumexp`` over an axis, used in any position:
+    alone, as an operand of ``*``, inside ``@``, inside a function, reduced again."""
     e = _operand(draw, draft, depth, lambda e: e.ndim > 0)
     if e is None:
         return None
-    kind = draw(st.sampled_from(("softmax", "log_softmax")))
-    scale = 1.0 if kind == "softmax" else 2 * e.scale + 2
-    if draw(st.booleans()):
-        return Expr(f"{kind}({e.text})", e.axes, scale)  # NumPy's default: the last
-    axis = _axis_text(draw, draw(st.integers(0, e.ndim - 1)), e.ndim)
-    return Expr(f"{kind}({e.text}, axis={axis})", e.axes, scale)
+    kind = draw(st.sampled_from(("softmax", "log_softmax", "logsumexp")))
+    position = draw(st.integers(0, e.ndim - 1))
+    axes = e.axes
+    if kind == "logsumexp":
+        axis = _axis_text(draw, position, e.ndim)
+        if draw(st.booleans()):
+            text = f"logsumexp({e.text}, axis={axis}, keepdims=True)"
+            axes = tuple(KEPT if n == position else a for n, a in enumerate(axes))
+        else:
+            text = f"logsumexp({e.text}, axis={axis})"
+            axes = axes[:position] + axes[position + 1 :]
+        scale = e.scale + draft.size(e.axes[position])
+    else:
+        scale = 1.0 if kind == "softmax" else 2 * e.scale + 2
+        if draw(st.booleans()):
+            text = f"{kind}({e.text})"  # NumPy's default: the last axis
+        else:
+            axis = _axis_text(draw, position, e.ndim)
+            text = f"{kind}({e.text}, axis={axis})"
+    found = Expr(text, axes, scale)
+    where = draw(st.sampled_from(("alone", "product", "matmul", "function", "reduced")))
+    if where == "product":
+        u = _partner(draw, draft, found, depth)
+        axes = _broadcast(found.axes, u.axes)
+        assert axes is not None
+        pair = (found, u) if draw(st.booleans()) else (u, found)
+        text = f"{pair[0].p} * {pair[1].p}"
+        return Expr(text, axes, found.scale * u.scale)
+    if where == "matmul" and found.weighable and draft.axes:
+        out = draw(st.sampled_from(draft.axes))
+        weight = draft.parameter(draw, (out, found.axes[-1]), "W")
+        return Expr(f"{found.p} @ {weight.text}.T", found.axes[:-1] + (out,), scale)
+    if where == "function":
+        allowed = [u for u in UNARY if found.scale <= u[2]]
+        template, function, _ = draw(st.sampled_from(allowed))
+        return Expr(_form(template, found), found.axes, function(found.scale))
+    if where == "reduced" and found.ndim > 0:
+        reduced = draw(st.integers(0, found.ndim - 1))
+        again = draw(st.sampled_from(("sum", "mean", "logsumexp")))
+        axis = _axis_text(draw, reduced, found.ndim)
+        left = found.axes[:reduced] + found.axes[reduced + 1 :]
+        count = draft.size(found.axes[reduced])
+        return Expr(f"{again}({found.text}, axis={axis})", left, found.scale * count)
+    return found
 
 
 def _index(draw: st.DrawFn, draft: _Draft, depth: int) -> Expr | None:
@@ -558,9 +662,8 @@ def _index(draw: st.DrawFn, draft: _Draft, depth: int) -> Expr | None:
     if e is None:
         return None
     positions = [n for n, a in enumerate(e.axes) if a != BATCH]
-    chosen = sorted(
-        draw(st.lists(st.sampled_from(positions), min_size=1, max_size=2, unique=True))
-    )
+    count = draw(st.integers(1, min(2, len(positions))))
+    chosen = sorted(draw(st.permutations(positions))[:count])
     items = [":"] * e.ndim
     for n in chosen:
         size = draft.size(e.axes[n])
@@ -575,10 +678,12 @@ def _index(draw: st.DrawFn, draft: _Draft, depth: int) -> Expr | None:
 EXPRESSIONS = (
     _unary,
     _unary,
+    _unary,
     _binary,
     _binary,
     _linear,
     _linear,
+    _gate,
     _vector,
     _matmul,
     _attention,
@@ -587,6 +692,7 @@ EXPRESSIONS = (
     _reduction,
     _reduction,
     _keepdims,
+    _normalizer,
     _normalizer,
     _index,
 )
@@ -610,7 +716,7 @@ def _expression(draw: st.DrawFn, draft: _Draft, depth: int) -> Expr:
 
 
 def _equation(draw: st.DrawFn, draft: _Draft) -> list[Expr]:
-    depth = draw(st.sampled_from((0, 1, 1, 2)))
+    depth = draw(st.sampled_from((0, 1, 1, 2, 2)))
     return [_expression(draw, draft, depth)]
 
 
@@ -732,7 +838,7 @@ def _inputs(draw: st.DrawFn, kind: str) -> dict[str, tuple[str, ...]]:
 @st.composite
 def equation_specs(draw: st.DrawFn, max_equations: int = 6) -> str:
     """A random equation spec, as TOML text; its ``loss`` is a scalar."""
-    kind = draw(st.sampled_from(("batched", "batched", "unbatched", "scalar")))
+    kind = draw(st.sampled_from(("batched",) * 3 + ("unbatched",) * 2 + ("scalar",)))
     if kind == "scalar":
         sizes = {} if draw(st.booleans()) else {"m": draw(st.integers(1, 4))}
     else:

@@ -53,10 +53,11 @@ EXTRA = {
         "parameters.W3",
         "W3 is not used by any equation",
     ),
+    # A spec of scalars needs no [sizes]; one whose arrays name axes does.
     "missing sizes": (
         GOOD.replace("[sizes]\nd_in = 4\nd_h = 8\nd_out = 2\n", ""),
-        "sizes",
-        "missing; an equation spec needs [sizes]",
+        "inputs.x",
+        "unknown axis name 'd_in'; known: batch",
     ),
     "a name the module uses": (
         GOOD.replace(H0, H0 + '\ngradients = "h0 * 2"'),

@@ -63,7 +63,7 @@ def test_pdf_without_pdflatex_says_what_to_install(tmp_path, monkeypatch, capsys
 def context(spec):
     derivation = derive(build_network(spec))
     code = {g.name: "" for g in derivation.gradients}
-    return derivation, document_context(derivation, spec.source, code)
+    return derivation, document_context(derivation, spec.source, code, "")
 
 
 def random_point(module, rng, batch=3):

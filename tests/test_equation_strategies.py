@@ -14,6 +14,7 @@ import numpy as np
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from derive.equations import FUNCTIONS
 from tests.equation_numpy import numpy_values
 from tests.equation_reference import (
     EquationSpec,
@@ -57,7 +58,7 @@ ELEMENTWISE = {
 }  # fmt: skip
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _spec(text: str) -> EquationSpec:
     return parse_equation_spec(text, "drawn.toml")
 
@@ -149,7 +150,9 @@ def _ranks(text: str) -> set[int]:
 
 def _attention(node: ast.AST) -> bool:
     """softmax(<a matrix product>, ...) @ v, inline."""
-    return _matmul(node) and _call(node.left, {"softmax"}) and _holds(node.left, _matmul)  # type: ignore[attr-defined]
+    return (
+        _matmul(node) and _call(node.left, {"softmax"}) and _holds(node.left, _matmul)
+    )  # type: ignore[attr-defined]
 
 
 def _named_mean_used_later(text: str) -> bool:
@@ -203,24 +206,31 @@ FEATURES = {
     "stacked matmul": lambda t: "swapaxes(" in t and "@" in t,
     ".T of a value": lambda t: _any_node(
         t,
-        lambda n: isinstance(n, ast.Attribute)
-        and not (isinstance(n.value, ast.Name) and n.value.id in _spec(t).parameters),
+        lambda n: (
+            isinstance(n, ast.Attribute)
+            and not (
+                isinstance(n.value, ast.Name) and n.value.id in _spec(t).parameters
+            )
+        ),
     ),
     "einsum": lambda t: "einsum(" in t,
     "matmul in an elementwise product": lambda t: _any_node(
         t, lambda n: _binop(n, ast.Mult) and any(_matmul(o) for o in _operands(n))
     ),
     "matmul in a quotient": lambda t: _any_node(
-        t, lambda n: _binop(n, ast.Div) and any(_holds(o, _matmul) for o in _operands(n))
+        t,
+        lambda n: _binop(n, ast.Div) and any(_holds(o, _matmul) for o in _operands(n)),
     ),
     "matmul in a power": lambda t: _any_node(
         t, lambda n: _binop(n, ast.Pow) and _matmul(n.left)
     ),
     "exp of a matmul times a matmul": lambda t: _any_node(
         t,
-        lambda n: _binop(n, ast.Mult)
-        and any(_call(o, {"exp"}) and _holds(o, _matmul) for o in _operands(n))
-        and any(_matmul(o) for o in _operands(n)),
+        lambda n: (
+            _binop(n, ast.Mult)
+            and any(_call(o, {"exp"}) and _holds(o, _matmul) for o in _operands(n))
+            and any(_matmul(o) for o in _operands(n))
+        ),
     ),
     "elementwise product inside a matmul": lambda t: _any_node(
         t, lambda n: _matmul(n) and any(_binop(o, ast.Mult) for o in _operands(n))
@@ -234,12 +244,11 @@ FEATURES = {
     "attention inline, without a batch axis": lambda t: (
         _kind(t) == "unbatched" and _any_node(t, _attention)
     ),
-    "attention as named steps": lambda t: re.search(
-        r'"softmax\(v\d+, axis=-1\) @ ', t
-    )
-    is not None
-    or re.search(r"v\d+ = \"softmax\(v\d+, axis=-1\)\"\nv\d+ = \"v\d+ @ ", t)
-    is not None,
+    "attention as named steps": lambda t: (
+        re.search(r'"softmax\(v\d+, axis=-1\) @ ', t) is not None
+        or re.search(r"v\d+ = \"softmax\(v\d+, axis=-1\)\"\nv\d+ = \"v\d+ @ ", t)
+        is not None
+    ),
     # reductions
     "keepdims": lambda t: "keepdims=True" in t,
     "reduction without keepdims": lambda t: _any_node(
@@ -247,15 +256,15 @@ FEATURES = {
     ),
     "reduction over a tuple of axes": lambda t: "axis=(" in t,
     "reduction over every axis": lambda t: _any_node(
-        t, lambda n: _call(n, REDUCTIONS) and not any(k.arg == "axis" for k in n.keywords)
+        t,
+        lambda n: _call(n, REDUCTIONS) and not any(k.arg == "axis" for k in n.keywords),
     ),
     "negative axis": lambda t: "axis=-" in t,
     "kept reduction inside a reduction": lambda t: _any_node(
         t, lambda n: _call(n, REDUCTIONS) and _holds(n.args[0], _keepdims)
     ),
     "inline layer norm (three kept reductions in a formula)": lambda t: any(
-        sum(_keepdims(n) for n in ast.walk(tree)) >= 3
-        for tree in _formulas(t).values()
+        sum(_keepdims(n) for n in ast.walk(tree)) >= 3 for tree in _formulas(t).values()
     ),
     "kept mean as a named value used later": _named_mean_used_later,
     # normalizers anywhere
@@ -263,22 +272,30 @@ FEATURES = {
     "log_softmax": lambda t: "log_softmax(" in t,
     "logsumexp": lambda t: "logsumexp(" in t,
     "normalizer as an operand of *": lambda t: _any_node(
-        t, lambda n: _binop(n, ast.Mult) and any(_call(o, NORMALIZERS) for o in _operands(n))
+        t,
+        lambda n: (
+            _binop(n, ast.Mult) and any(_call(o, NORMALIZERS) for o in _operands(n))
+        ),
     ),
     "normalizer inside @": lambda t: _any_node(
         t, lambda n: _matmul(n) and any(_call(o, NORMALIZERS) for o in _operands(n))
     ),
     "normalizer inside another function": lambda t: _any_node(
         t,
-        lambda n: _call(n, ELEMENTWISE)
-        and any(_call(o, NORMALIZERS) for o in _operands(n)),
+        lambda n: (
+            _call(n, ELEMENTWISE) and any(_call(o, NORMALIZERS) for o in _operands(n))
+        ),
     ),
     "normalizer reduced again": lambda t: _any_node(
-        t, lambda n: _call(n, REDUCTIONS) and _holds(n.args[0], lambda m: _call(m, NORMALIZERS))
+        t,
+        lambda n: (
+            _call(n, REDUCTIONS) and _holds(n.args[0], lambda m: _call(m, NORMALIZERS))
+        ),
     ),
     # elementwise
-    "power of a non-integer exponent": lambda t: re.search(r"\*\* ?1\.5|\*\* ?0\.5", t)
-    is not None,
+    "power of a non-integer exponent": lambda t: (
+        re.search(r"\*\* ?1\.5|\*\* ?0\.5", t) is not None
+    ),
     "negative power": lambda t: re.search(r"\*\* ?\(?-1", t) is not None,
     "maximum or minimum": lambda t: "maximum(" in t or "minimum(" in t,
     "leaky_relu": lambda t: "leaky_relu(" in t,
@@ -287,9 +304,11 @@ FEATURES = {
     "index with a slice": lambda t: re.search(r"\[:, -?\d", t) is not None,
     "two integer indices": lambda t: _any_node(
         t,
-        lambda n: isinstance(n, ast.Subscript)
-        and isinstance(n.slice, ast.Tuple)
-        and sum(not isinstance(e, ast.Slice) for e in n.slice.elts) == 2,
+        lambda n: (
+            isinstance(n, ast.Subscript)
+            and isinstance(n.slice, ast.Tuple)
+            and sum(not isinstance(e, ast.Slice) for e in n.slice.elts) == 2
+        ),
     ),
     "index of a formula": lambda t: _any_node(
         t, lambda n: isinstance(n, ast.Subscript) and not isinstance(n.value, ast.Name)
@@ -304,6 +323,13 @@ FEATURES = {
     ),
     "L2 term in the loss": lambda t: "0.01 * sum(" in t,
     "redundant parentheses kept": lambda t: "((" in t,
+}
+#: Every function of the language (derive.equations.FUNCTIONS) is drawn in a formula.
+FEATURES |= {
+    f"{name}()": functools.partial(
+        lambda name, t: _any_node(t, lambda n: _call(n, {name})), name
+    )
+    for name in FUNCTIONS
 }
 #: How many specs the check draws: derandomized, so the check cannot flake.
 DRAWN = 300
@@ -331,7 +357,9 @@ def test_the_strategy_draws_every_kind_of_spec_and_operation_it_promises():
 def test_batch_sizes_are_drawn_equal_to_a_size_and_distinct_from_all():
     seen: set[str] = set()
 
-    @settings(max_examples=100, derandomize=True, phases=[Phase.generate], database=None)
+    @settings(
+        max_examples=100, derandomize=True, phases=[Phase.generate], database=None
+    )
     @given(equation_cases())
     def record(case):
         text, batch = case

@@ -7,16 +7,17 @@ import inspect
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from derive import build
 from derive.derivation import derive
 from derive.equations import build_graph
 from derive.graph import Role
 from derive.spec import load_spec
-from tests.conftest import GENERATED, SPECS, generate_module, import_path
+from tests.conftest import GENERATED, SPECS, fuzz_examples, import_path
 from tests.equation_reference import evaluate, parse_equation_spec, random_point
-from tests.equation_strategies import equation_specs
+from tests.equation_strategies import equation_cases
 
 EXAMPLES = [
     "residual_mlp",
@@ -206,17 +207,18 @@ def test_a_value_with_several_users_shows_one_step_per_user():
 
 # --- Random graphs -----------------------------------------------------------------
 
+#: Drawn specs minimized by hand that derive still gets wrong, as (spec, batch size,
+#: seed) and the start of the error: kept out of the fuzz test's examples (which must
+#: pass) and run by test_known_failures_of_derive as expected failures. Move one to
+#: an @example of the fuzz test once derive passes it.
+KNOWN_FAILURES: list[tuple[str, int, int, str]] = []
 
-@settings(
-    max_examples=max(settings().max_examples // 10, 8),
-    suppress_health_check=[HealthCheck.too_slow],
-)
-@given(text=equation_specs(), batch=st.integers(1, 3), seed=st.integers(0, 2**16))
-def test_random_equation_graphs_match_torch(tmp_path_factory, text, batch, seed):
-    """Shared parameters, several users per value, 3-axis values, reductions with and
-    without keepdims (tests/equation_strategies.py): loss and gradients() against
-    torch autograd in float64, relative error at most 1e-9."""
-    _, module = generate_module(tmp_path_factory.mktemp("eq"), text, "drawn.toml")
+
+def _check_against_torch(text: str, batch: int, seed: int) -> None:
+    """Build ``text`` with ``derive.build`` (in memory; derive checks the module
+    itself and raises DerivationError where it is wrong) and compare its loss and gradients()
+    with torch autograd in float64, relative error at most 1e-9."""
+    module = build(text, source="drawn.toml")
     spec = parse_equation_spec(text, "drawn.toml")
     params, inputs = random_point(spec, batch, seed)
     expected = evaluate(spec, params, inputs)
@@ -224,11 +226,77 @@ def test_random_equation_graphs_match_torch(tmp_path_factory, text, batch, seed)
         expected.loss, rel=1e-9, abs=1e-12
     )
     got = module.gradients(params, **inputs)
+    assert list(got) == list(params)
     # A gradient that is exactly 0 in the math (a bias under a log-softmax, which is
-    # shift-invariant) comes out as rounding noise of the terms that cancel: measure
-    # it against the network's largest gradient, not against itself.
+    # shift-invariant; every gradient, where a softmax runs over a batch of one) comes
+    # out as rounding noise of the terms that cancel: measure it against the
+    # network's largest gradient, not against itself, nor below 1e-6 of the loss.
     largest = max(float(np.abs(g).max()) for g in expected.gradients.values())
+    floor = 1e-6 * max(1.0, abs(expected.loss))
     for name, gradient in got.items():
-        assert gradient.shape == params[name].shape
-        scale = max(float(np.abs(expected.gradients[name]).max()), 1e-6 * largest, 1e-8)
+        assert gradient.shape == params[name].shape, name
+        scale = max(float(np.abs(expected.gradients[name]).max()), 1e-6 * largest, floor)
         assert np.abs(gradient - expected.gradients[name]).max() <= 1e-9 * scale, name
+
+
+#: Every gradient of this one is 0 at batch size 1 (a softmax over one row; a0 and a1
+#: feed only a value the loss does not use): derive's rounding noise in W2's (1e-16)
+#: was measured against an absolute floor of 1e-8.
+SOFTMAX_OF_ONE_ROW = """\
+name = "drawn"
+[sizes]
+m = 5
+n = 4
+[inputs]
+x = ["batch"]
+z = ["batch", "n"]
+[parameters]
+a0 = []
+a1 = []
+W2 = ["m", "n"]
+[equations]
+v0 = "x * a0 + a1"
+v2 = "z @ W2.T"
+v4 = "v2 @ v2.T / sqrt(m)"
+v5 = "softmax(v4, axis=-1) @ z"
+loss = "mean(v5**2)"
+"""
+#: A micrograd-style expression of scalars, without [sizes] or [inputs].
+SCALARS = """\
+name = "drawn"
+[parameters]
+a = []
+b = []
+[equations]
+z = "2 * a + 2 + a"
+q = "z * b + b**3"
+loss = "relu(q) + tanh(z) * log(1 + q**2)"
+"""
+
+
+@settings(
+    max_examples=fuzz_examples(),
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(case=equation_cases(), seed=st.integers(0, 2**16))
+@example(case=(SOFTMAX_OF_ONE_ROW, 1), seed=0)
+@example(case=(SCALARS, 1), seed=3)
+def test_random_equation_graphs_match_torch(case, seed):
+    """Specs with and without a batch axis and of scalars, shared parameters, values
+    with several users, subexpressions written twice, reductions with and without
+    keepdims inside further reductions, matrix products inside elementwise ones and
+    the reverse, attention, normalizers anywhere (tests/equation_strategies.py), at a
+    batch size equal to one of the spec's sizes or to none: loss and gradients()
+    against torch autograd in float64, relative error at most 1e-9."""
+    text, batch = case
+    _check_against_torch(text, batch, seed)
+
+
+@pytest.mark.parametrize(
+    ("text", "batch", "seed", "error"),
+    KNOWN_FAILURES,
+    ids=[f"known-{n}" for n in range(len(KNOWN_FAILURES))],
+)
+@pytest.mark.xfail(reason="a bug of derive found by the fuzz test", strict=False)
+def test_known_failures_of_derive(text, batch, seed, error):
+    _check_against_torch(text, batch, seed)

@@ -5,8 +5,9 @@ gives ``Piecewise((KroneckerDelta(i, p) * h[q], (q >= 0) & (q <= n - 1)), (0, Tr
 The condition only says that ``q`` is a valid index of its own axis, which it always
 is, but it stops the enclosing sum from collapsing. This pass drops exactly those
 conditions: a conjunction of bounds on one index each that the index's own range
-``0 <= q <= n - 1`` implies. Any other condition (a ReLU gate on a value, or an index
-compared with part of its range, as a concatenation's ``i < n_a`` is) is kept.
+``0 <= q <= n - 1`` implies (the first piece is then the value). Any other condition
+(a ReLU gate on a value, or an index compared with part of its range, as a
+concatenation's ``i < n_a`` is) is kept.
 
 Sums are evaluated here, not by ``Sum.doit()``: a term is taken out of a sum over an
 index it does not read (times the number of terms), a ``KroneckerDelta`` on the summed
@@ -56,12 +57,14 @@ def _sum_ranges(expr: sp.Expr) -> dict[sp.Symbol, sp.Expr]:
 
 
 def _is_range_check(piecewise: sp.Basic, ranges: Ranges) -> bool:
-    """``Piecewise((f, c), (0, True))`` where ``c`` is true for every index in range."""
-    if not isinstance(piecewise, sp.Piecewise) or len(piecewise.args) != 2:
+    """A ``Piecewise`` whose first condition is true for every index in range (so
+    its first piece is its value): ``Piecewise((f, (q >= 0) & (q <= n - 1)), (0,
+    True))``, or the several pieces ``piecewise_fold`` makes of nested ones."""
+    if not isinstance(piecewise, sp.Piecewise):
         return False
-    (_, condition), (otherwise, last) = piecewise.args
-    if last is not sp.true or otherwise != 0:
-        return False
+    condition = piecewise.args[0][1]
+    if condition is sp.true:
+        return True
     bounds = condition.args if isinstance(condition, sp.And) else (condition,)
     return all(_within_range(bound, ranges) for bound in bounds)
 
@@ -79,7 +82,31 @@ def _within_range(bound: sp.Basic, ranges: Ranges) -> bool:
     if not gap.is_polynomial(index) or sp.degree(gap, index) > 1:
         return False
     ends = (sp.Integer(0), ranges[index] - 1)
-    return all(bound.xreplace({index: end}) is sp.true for end in ends)
+    return all(_holds(bound.xreplace({index: end})) for end in ends)
+
+
+def _holds(bound: sp.Basic) -> bool:
+    """Whether a bound on sizes holds for all of them (each an integer from 1): each
+    size ``n`` is written ``1 + m`` with ``m >= 0``, so that SymPy's assumptions see
+    ``n_a + n_b - 1 >= 0`` (``1 + m_a + m_b >= 0``)."""
+    if bound is sp.true or bound is sp.false:
+        return bound is sp.true
+    if not isinstance(bound, (sp.Ge, sp.Gt, sp.Le, sp.Lt)):
+        return False
+    gap = (
+        bound.lhs - bound.rhs
+        if isinstance(bound, (sp.Ge, sp.Gt))
+        else bound.rhs - bound.lhs
+    )
+    sizes = [s for s in gap.free_symbols if s.is_integer and s.is_positive]
+    shifted = gap.xreplace(
+        {
+            s: 1 + sp.Symbol(f"{s.name}_less_one", integer=True, nonnegative=True)
+            for s in sizes
+        }
+    )
+    strict = isinstance(bound, (sp.Gt, sp.Lt))
+    return bool(shifted.is_positive if strict else shifted.is_nonnegative)
 
 
 def _evaluated(expr: sp.Expr) -> sp.Expr:

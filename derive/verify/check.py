@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import itertools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -45,7 +46,12 @@ LARGEST_BATCH = 16
 #: Richardson-extrapolated, and a much smaller one whose difference from it shows a
 #: kink nearby (the point is then redrawn).
 STEPS = (1e-4, 1e-6)
-REDRAWS = 8
+REDRAWS = 16
+#: Directions tried at a point before it is redrawn (each over about half as many
+#: elements as the one before).
+DIRECTIONS = 8
+_EPS = float(np.finfo(np.float64).eps)
+_TINY = float(np.finfo(np.float64).tiny)
 #: How the entries of a point are drawn, in order, until the loss is finite there:
 #: normal; positive (a log or a square root of an input); within (0, 1).
 DRAWS = ("normal", "positive", "unit")
@@ -119,10 +125,9 @@ class _Check:
         equal = [s for s in sizes if 2 <= s <= LARGEST_BATCH]
         distinct = next(n for n in range(2, 1 << 20) if n not in sizes)
         chosen = [*equal[:1], distinct, *equal[1:2]]
+        others = (n for n in itertools.count(distinct + 1) if n not in sizes)
         while len(chosen) < POINTS:
-            chosen.append(
-                next(n for n in range(distinct + 1, 1 << 20) if n not in sizes)
-            )
+            chosen.append(next(others))
         return list(chosen[:POINTS])
 
     def shape(self, value: Value, batch: int | None) -> tuple[int, ...]:
@@ -320,13 +325,44 @@ class _Check:
                 f"the derived gradient of {value.name} ({label}) is not finite at a "
                 f"point where the loss is{at}"
             )
-        # A random unit direction, and steps relative to the length of what moves:
-        # small moves of every element, so that few kinks are crossed.
-        direction = self.random.normal(0.0, 1.0, base.shape)
-        direction /= max(float(np.linalg.norm(direction)), np.finfo(np.float64).tiny)
+        # Random directions: first over every element; where that meets a kink at
+        # the point (a ReLU whose argument is exactly 0 because everything before it
+        # is, as for a sample a layer is dead on), over fewer and fewer of them, so
+        # that the elements away from every kink are checked.
+        for attempt in range(DIRECTIONS):
+            keep = 0.5**attempt
+            direction = self.random.normal(0.0, 1.0, base.shape)
+            if attempt:
+                mask = self.random.uniform(size=base.shape) < keep
+                if not mask.any():
+                    mask.flat[self.random.integers(mask.size)] = True
+                direction *= mask
+            found = self.along(
+                value, label, gradient, base, direction, arrays, expected, at
+            )
+            if found:
+                self.checked.add(value.name)
+                return True
+        return False
+
+    def along(
+        self,
+        value: Value,
+        label: str,
+        gradient: Array,
+        base: Array,
+        direction: Array,
+        arrays: dict[str, Array],
+        expected: dict[str, Array],
+        at: str,
+    ) -> bool:
+        """Check the gradient along one direction; False when a kink is in the way."""
+        # A unit direction, and steps relative to the length of what moves: small
+        # moves of every element, so that few kinks are crossed.
+        direction = direction / max(float(np.linalg.norm(direction)), _TINY)
         size = max(float(np.linalg.norm(base)), 1.0)
         along = float(np.sum(gradient * direction))
-        scale = float(np.sqrt(np.sum(gradient**2) * np.sum(direction**2)))
+        scale = float(np.linalg.norm(gradient * (direction != 0)))
 
         def loss_at(step: float) -> float:
             moved = base + step * direction
@@ -360,26 +396,28 @@ class _Check:
         # kink tests; as the extrapolation's own, for the check (below the gradient
         # that rounding alone could fake at the step, it compares absolutely).
         largest = max(abs(e) for e in (*ends, middle))
-        eps = float(np.finfo(np.float64).eps)
-        rounding = 64 * eps * largest
+        rounding = 64 * _EPS * largest
         size_of = max(scale, abs(estimate))
         if abs(jump - curved) > 1e-3 * size_of + 20 * rounding / tiny_h:
             return False
-        if abs(small - estimate) > 0.1 * GRADIENT_TOLERANCE * size_of + 10 * (
-            rounding / tiny_h
-        ):
+        spread = abs(small - estimate)
+        if spread > 0.1 * GRADIENT_TOLERANCE * size_of + 10 * rounding / tiny_h:
             return False
-        resolution = 8 * eps * largest / h / GRADIENT_TOLERANCE
-        floor = max(size_of, resolution, np.finfo(np.float64).tiny)
+        resolution = 8 * _EPS * largest / h / GRADIENT_TOLERANCE
+        floor = max(size_of, resolution, _TINY)
         error = abs(estimate - along) / floor
-        if error > GRADIENT_TOLERANCE:
+        # What the differences leave open (their spread across steps: a loss that is
+        # smooth but not twice so, as sqrt(1 + relu(r)**2), where a ReLU's argument
+        # is 0) is not held against the gradient.
+        if error > GRADIENT_TOLERANCE and abs(estimate - along) > (
+            GRADIENT_TOLERANCE * floor + spread + 10 * rounding / tiny_h
+        ):
             raise self.failure(
                 f"the derived gradient of {value.name} ({label}) disagrees with "
                 f"finite differences{at} (relative error {error:.2g})"
             )
         if size_of >= resolution:  # a figure for the header only where it means one
-            self.note(error)
-        self.checked.add(value.name)
+            self.note(min(error, GRADIENT_TOLERANCE))
         return True
 
     def note(self, error: float) -> None:

@@ -87,7 +87,7 @@ def parse(text: str) -> ast.expr:
     return ast.parse(text.strip(), mode="eval").body
 
 
-def span(node: ast.AST, kind: str) -> Site:
+def span(node: ast.expr, kind: str) -> Site:
     """Where ``node`` is in its formula, and what was named there."""
     return (
         node.lineno,
@@ -117,7 +117,7 @@ class Walk:
         self.given = given or {}
         self.named: dict[str, Array] = {}
 
-    def site(self, node: ast.AST, kind: str, compute: Callable[[], Array]) -> Array:
+    def site(self, node: ast.expr, kind: str, compute: Callable[[], Array]) -> Array:
         """The part at ``node``: given, or computed; recorded when it is named."""
         name = self.sites.get(span(node, kind))
         if name is None:
@@ -173,7 +173,7 @@ class Walk:
             subscripts = node.args[0]
             assert isinstance(subscripts, ast.Constant)
             operands = [np.asarray(self(a), dtype=np.float64) for a in node.args[1:]]
-            return np.einsum(subscripts.value, *operands)
+            return np.einsum(str(subscripts.value), *operands)  # type: ignore[arg-type]
         if name == "swapaxes":
             first, second = (self(a) for a in node.args[1:])
             return np.swapaxes(self(node.args[0]), first, second)
