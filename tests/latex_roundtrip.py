@@ -215,7 +215,9 @@ class DeriveTransformer(TransformToSymPyExpr):
         if user.definition is None:
             raise NotationError(f"{name} has no definition to differentiate")
         fresh = sp.Symbol("k_", integer=True)  # not one of the printed indices
-        definition = _bound_renamed(user.definition.xreplace({INPUT_UNIT: fresh}))
+        # [[layers]] sum over k; an equation spec's value may have k as its own index.
+        bound = {} if INPUT_UNIT in user.indices else {INPUT_UNIT: fresh}
+        definition = _bound_renamed(user.definition.xreplace(bound))
         if isinstance(numerator, sp.Indexed):
             definition = definition.xreplace(
                 dict(zip(user.indices, numerator.indices, strict=True))
