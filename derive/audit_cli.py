@@ -3,7 +3,8 @@
 Exit status 0 when every function is ``ok`` or follows another ``convention`` at a
 kink, 1 when any is wrong, inherits a slip, raises or is missing, and 2 for a usage
 problem (no such file, a bad spec, a module that fails to import), reported in one
-line without a traceback.
+line without a traceback; 3 when derive's own module for the spec fails the check
+it gets before any use (an internal error, see :mod:`derive.verify`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from derive.audit import DEFAULT_POINTS, DEFAULT_RTOL, DEFAULT_TIMEOUT, audit
-from derive.errors import DeriveError
+from derive.errors import DerivationError, DeriveError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -78,6 +79,9 @@ def main(argv: Sequence[str]) -> int:
             rtol=arguments.rtol,
             timeout=arguments.timeout,
         )
+    except DerivationError as error:  # derive's own module failed its check
+        print(f"derive audit: {error}", file=sys.stderr)
+        return 3
     except DeriveError as error:
         print(f"derive audit: error: {error}", file=sys.stderr)
         return 2

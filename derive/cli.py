@@ -10,7 +10,9 @@
                                 derivation (derive audit --help)
 
 Errors in a spec are reported in one line naming the file and the field; the exit
-status is then 2 and no file is touched.
+status is then 2 and no file is touched. A module that fails the numerical check it
+gets before it is written (:mod:`derive.verify`) is derive's own bug: one line, exit
+status 3, nothing written.
 """
 
 from __future__ import annotations

@@ -105,6 +105,8 @@ UNARY: tuple[tuple[str, Scale, float], ...] = (
     ("{p} * sigmoid({a})", _same, math.inf),
     ("log(sigmoid({a}))", lambda s: s + 0.7, 50.0),
 )
+#: The plain function calls among UNARY (drawn as often as all the rest).
+FUNCTIONS = UNARY[:9] + UNARY[10:12] + UNARY[13:14]
 #: Powers of one operand, as UNARY.
 POWERS: tuple[tuple[str, Scale, float], ...] = (
     ("{p}**2", lambda s: s * s, math.inf),
@@ -132,6 +134,7 @@ BINARY: tuple[tuple[str, Callable[[float, float], float], float], ...] = (
 )
 #: What a gate applies to a linear map before it multiplies another (as UNARY).
 GATES: tuple[tuple[str, Scale, float], ...] = (
+    ("exp({a})", math.exp, EXP_ARGUMENT),
     ("exp({a})", math.exp, EXP_ARGUMENT),
     ("sigmoid({a})", _one, math.inf),
     ("tanh({a})", _one, math.inf),
@@ -285,7 +288,7 @@ def _unary(draw: st.DrawFn, draft: _Draft, depth: int) -> Expr | None:
     e = _operand(draw, draft, depth)
     if e is None:
         return None
-    table = UNARY if draw(st.integers(0, 3)) else POWERS
+    table = draw(st.sampled_from((FUNCTIONS, FUNCTIONS, UNARY, POWERS)))
     allowed = [u for u in table if e.scale <= u[2]]
     template, scale, _ = draw(st.sampled_from(allowed))
     return Expr(_form(template, e), e.axes, scale(e.scale))
@@ -360,12 +363,18 @@ def _linear(draw: st.DrawFn, draft: _Draft, depth: int) -> Expr | None:
     e = _operand(draw, draft, depth, lambda e: e.weighable)
     if e is None or not draft.axes:
         return None
-    if draw(st.integers(0, 3)) == 0:
+    inside = draw(st.integers(0, 5))
+    if inside == 0:  # an elementwise product or quotient
         u = _partner(draw, draft, e, depth)
         if _broadcast(e.axes, u.axes) == e.axes:
             template, scale, _ = draw(st.sampled_from(_binaries(e, u)[:9]))
             text = template.format(a=e.text, pa=e.p, b=u.text, pb=u.p)
             e = Expr(text, e.axes, scale(e.scale, u.scale))
+    elif inside == 1:  # a function
+        template, scale, _ = draw(
+            st.sampled_from([f for f in FUNCTIONS if e.scale <= f[2]])
+        )
+        e = Expr(_form(template, e), e.axes, scale(e.scale))
     out = draw(st.sampled_from(draft.axes))
     left = e.ndim >= 2 and e.axes[-2] not in (BATCH, KEPT) and draw(st.booleans())
     if left:
@@ -658,7 +667,10 @@ def _normalizer(draw: st.DrawFn, draft: _Draft, depth: int) -> Expr | None:
 
 def _index(draw: st.DrawFn, draft: _Draft, depth: int) -> Expr | None:
     """Integer indices (one or two) with full slices, of a name or of a formula."""
-    e = _operand(draw, draft, depth, lambda e: any(a != BATCH for a in e.axes))
+    least = draw(st.integers(1, 2))
+    e = _operand(  # of a formula more often than other operations are
+        draw, draft, depth + 1, lambda e: sum(a != BATCH for a in e.axes) >= least
+    )
     if e is None:
         return None
     positions = [n for n, a in enumerate(e.axes) if a != BATCH]
@@ -684,16 +696,21 @@ EXPRESSIONS = (
     _linear,
     _linear,
     _gate,
+    _gate,
+    _vector,
     _vector,
     _matmul,
+    _attention,
     _attention,
     _transpose,
     _einsum,
     _reduction,
     _reduction,
+    _reduction,
     _keepdims,
     _normalizer,
     _normalizer,
+    _index,
     _index,
 )
 #: What a spec of scalars can use.
@@ -836,7 +853,7 @@ def _inputs(draw: st.DrawFn, kind: str) -> dict[str, tuple[str, ...]]:
 
 
 @st.composite
-def equation_specs(draw: st.DrawFn, max_equations: int = 6) -> str:
+def equation_specs(draw: st.DrawFn, max_equations: int = 8) -> str:
     """A random equation spec, as TOML text; its ``loss`` is a scalar."""
     kind = draw(st.sampled_from(("batched",) * 3 + ("unbatched",) * 2 + ("scalar",)))
     if kind == "scalar":
@@ -846,7 +863,7 @@ def equation_specs(draw: st.DrawFn, max_equations: int = 6) -> str:
     inputs = _inputs(draw, kind)
     draft = _Draft(kind, sizes, inputs)
     draft.values = {n: Expr(n, a, 3.0) for n, a in inputs.items()}
-    count = draw(st.integers(1, max_equations))
+    count = draw(st.sampled_from(range(1, max_equations + 1)))
     steps = [_first(draw, draft)]
     while True:
         for e in steps:
@@ -889,7 +906,7 @@ def _used(equations: dict[str, str]) -> set[str]:
 
 
 @st.composite
-def equation_cases(draw: st.DrawFn, max_equations: int = 6) -> tuple[str, int]:
+def equation_cases(draw: st.DrawFn, max_equations: int = 8) -> tuple[str, int]:
     """A drawn spec and a batch size: equal to one of the spec's sizes, or to none."""
     text = draw(equation_specs(max_equations))
     sizes = set(tomllib.loads(text).get("sizes", {}).values())

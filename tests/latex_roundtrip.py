@@ -212,6 +212,10 @@ class DeriveTransformer(TransformToSymPyExpr):
         )
         user = self.notation.array(name)
         self.notation.last_local = (numerator, target)
+        if numerator == target or (
+            isinstance(numerator, sp.Indexed) and _bases(numerator) == _bases(target)
+        ):
+            return sp.diff(numerator, target)  # an array by itself: 1, or a delta
         if user.definition is None:
             raise NotationError(f"{name} has no definition to differentiate")
         fresh = sp.Symbol("k_", integer=True)  # not one of the printed indices
@@ -326,7 +330,7 @@ class DeriveTransformer(TransformToSymPyExpr):
     def sliced(self, tokens: list) -> sp.Expr:
         key = str(tokens[1])[len("_{[") : -len("]}")].split(",")
         if r"\mathrm{None}" in key:
-            if set(key) != {":", r"\mathrm{None}"}:
+            if not set(key) <= {":", r"\mathrm{None}"}:
                 raise NotationError(f"a new axis and an integer index in {tokens[1]}")
             return NewAxes(tokens[0], *(sp.Integer(k == ":") for k in key))
         return Sliced(tokens[0], *(sp.Integer(-1 if k == ":" else k) for k in key))
@@ -348,8 +352,15 @@ class DeriveTransformer(TransformToSymPyExpr):
             return False
         if isinstance(expr, SumAxes) and len(expr.args) == 1:
             return False
+        # An element picked by integers on every axis, {v}_{[0]}, is a number.
+        expr = expr.replace(
+            lambda e: isinstance(e, Sliced) and all(k != -1 for k in e.args[1:]),
+            lambda e: sp.Symbol("element_", real=True),
+        )
         return any(
-            not s.is_integer and self.notation.array(s.name).indices
+            not s.is_integer
+            and s.name != "element_"
+            and self.notation.array(s.name).indices
             for s in expr.free_symbols
         )
 
@@ -368,22 +379,33 @@ def _unknown_size(index: sp.Symbol) -> sp.Symbol:
 
 def resolve_sizes(expr: sp.Expr, sizes: dict[sp.Expr, sp.Expr]) -> sp.Expr:
     """``expr`` with the size of every sum over an index that only Kronecker deltas
-    use taken from the delta's other index, one of ``sizes`` (the free indices)."""
-    unknown = {s for s in expr.free_symbols if s.name.startswith("size_of_")}
-    known = {}
-    for size in unknown:
-        index = sp.Symbol(size.name[len("size_of_") :], integer=True)
-        partners = {
-            other
-            for delta in expr.atoms(sp.KroneckerDelta)
-            if index in delta.args
-            for other in delta.args
-            if other != index and other in sizes
-        }
-        if len(partners) != 1:
-            raise NotationError(f"no size for the sum over {index}")
-        known[size] = sizes[partners.pop()]
-    return expr.xreplace(known)
+    use taken from the delta's other index, one of ``sizes`` (the free indices),
+    within that sum (two sums may reuse one index name)."""
+
+    def unresolved(e: sp.Basic) -> bool:
+        return isinstance(e, sp.Sum) and any(
+            s.name.startswith("size_of_") for s in e.free_symbols
+        )
+
+    def resolved(e: sp.Sum) -> sp.Expr:
+        known = {}
+        for index, _, upper in e.limits:
+            size = _unknown_size(index)
+            if size not in upper.free_symbols:
+                continue
+            partners = {
+                other
+                for delta in e.function.atoms(sp.KroneckerDelta)
+                if index in delta.args
+                for other in delta.args
+                if other != index and other in sizes
+            }
+            if len(partners) != 1:
+                raise NotationError(f"no size for the sum over {index}")
+            known[size] = sizes[partners.pop()]
+        return e.xreplace(known)
+
+    return expr.replace(unresolved, resolved)
 
 
 def _bound_renamed(expr: sp.Expr) -> sp.Expr:

@@ -25,7 +25,7 @@ from tests.equation_reference import (
 from tests.equation_strategies import equation_cases, equation_specs
 
 
-@settings(max_examples=50, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
 @given(equation_cases(), st.integers(0, 2**16))
 def test_drawn_specs_evaluate_to_a_scalar_loss_with_finite_gradients(case, seed):
     text, batch = case
@@ -331,8 +331,10 @@ FEATURES |= {
     )
     for name in FUNCTIONS
 }
-#: How many specs the check draws: derandomized, so the check cannot flake.
-DRAWN = 300
+#: How many specs the check draws (derandomized, so the check cannot flake): each
+#: feature above was seen at least 17 times in 1000 draws when this was written, so
+#: about 5 times in the fuzz test's 300.
+DRAWN = 1000
 
 
 def test_the_strategy_draws_every_kind_of_spec_and_operation_it_promises():

@@ -235,7 +235,9 @@ def _check_against_torch(text: str, batch: int, seed: int) -> None:
     floor = 1e-6 * max(1.0, abs(expected.loss))
     for name, gradient in got.items():
         assert gradient.shape == params[name].shape, name
-        scale = max(float(np.abs(expected.gradients[name]).max()), 1e-6 * largest, floor)
+        scale = max(
+            float(np.abs(expected.gradients[name]).max()), 1e-6 * largest, floor
+        )
         assert np.abs(gradient - expected.gradients[name]).max() <= 1e-9 * scale, name
 
 

@@ -257,6 +257,20 @@ def test_a_misprinted_equation_document_is_caught(
     '[parameters]\nW0 = ["n", "m"]\nb1 = ["m"]\nW2 = ["n", "p"]\n[equations]\n'
     'v0 = "(x + x) @ W0 + b1"\nv1 = "W2 @ x @ (W2 @ x)"\nloss = "mean(v1 ** 2)"\n'
 )
+# A sum over an index only Kronecker deltas read, in a step where another sum
+# reuses that index name.
+@example(
+    text='name = "drawn"\n[sizes]\nm = 1\np = 2\n[inputs]\nx = ["batch", "m"]\n'
+    '[parameters]\nW2 = ["p", "m"]\nW3 = ["p", "m"]\n[equations]\n'
+    'v1 = "x @ W2.T"\nv2 = "x @ W3.T"\nv3 = "v1 @ v2.T / sqrt(p)"\n'
+    'v4 = "softmax(v3, axis=-1)"\nv5 = "v4 @ x"\nloss = "mean(v5**2) + mean(v2)"\n'
+)
+# A kept length-1 axis of a 1-D value (v1 is one number in an array of shape (1,)).
+@example(
+    text='name = "drawn"\n[inputs]\nx = ["batch"]\n[parameters]\na0 = []\n'
+    '[equations]\nv1 = "mean(x**2, axis=0, keepdims=True)"\nv2 = "(x**2) - v1"\n'
+    'loss = "mean(v2**2) + a0 + mean(v1)"\n'
+)
 @given(text=equation_specs())
 def test_random_equation_specs_print_the_math(equation_reader, tmp_path, text):
     """Random equation specs (tests/equation_strategies.py): every equation of both

@@ -36,7 +36,7 @@ GATED = _equations(
     "d_in = 4\nd_h = 5",
     'x = ["batch", "d_in"]\ny = ["batch"]',
     'W = ["d_h", "d_in"]\nV = ["d_h", "d_in"]\nb = ["d_h"]\nw = ["d_h"]',
-    "{h}\nloss = \"mean((h @ w - y)**2)\"",
+    '{h}\nloss = "mean((h @ w - y)**2)"',
 )
 #: A matrix product next to *, / and ** (the gated units, a factorization machine).
 MIXED = [
@@ -123,6 +123,16 @@ def test_a_variance_of_a_kept_axis_mean_is_right(equations, batch):
     _matches_torch(LAYER_NORM.format(equations=equations), batch)
 
 
+def test_a_kept_axis_of_a_vector_keeps_its_shape():
+    """``mean(x, axis=0, keepdims=True)`` of a 1-D value has shape (1,), not ()."""
+    _matches_torch(
+        'name = "kept"\n[inputs]\nx = ["batch"]\n[parameters]\na = []\n'
+        '[equations]\nv1 = "mean((a * x)**2, axis=0, keepdims=True)"\n'
+        'v2 = "(a * x)**2 - v1"\nv3 = "mean(v2**2, axis=0, keepdims=True)"\n'
+        'loss = "mean(v2 / sqrt(v3 + 1)) + mean(v1)"\n'
+    )
+
+
 def test_a_spec_of_scalars_needs_no_sizes():
     """micrograd's own sanity check, as an equation spec."""
     module = derive.build(
@@ -156,7 +166,10 @@ def _checked(path: Path, edit: tuple[str, str]):
         ),
         (
             "residual_mlp.toml",
-            ("d_loss_d_b1 = d_loss_d_h1_in.sum(axis=0)", "d_loss_d_b1 = d_loss_d_h1_in"),
+            (
+                "d_loss_d_b1 = d_loss_d_h1_in.sum(axis=0)",
+                "d_loss_d_b1 = d_loss_d_h1_in",
+            ),
             "the derived gradient of b1 (gradients()) has shape (",
         ),
         (
@@ -187,7 +200,9 @@ def test_a_wrong_module_is_an_internal_error(spec, edit, phrase):
 @pytest.fixture
 def unbracketed_products(monkeypatch):
     """The printer bug this issue fixed, put back: @ binding tighter than *."""
-    monkeypatch.setattr(to_array.MatProd, "precedence", sp.printing.precedence.PRECEDENCE["Atom"])
+    monkeypatch.setattr(
+        to_array.MatProd, "precedence", sp.printing.precedence.PRECEDENCE["Atom"]
+    )
 
 
 def test_the_command_refuses_a_wrong_module_with_exit_3(
@@ -233,14 +248,17 @@ def test_the_verification_is_the_same_every_run():
     again = python_code(derive_spec(spec), "elsewhere/b.toml").verification
     assert first == again
     assert isinstance(first, Verification) and first.points == 3
-    assert sorted(set(first.batch_sizes)) == sorted(set(first.batch_sizes) & {2, 3, 6, 16, 4})
+    assert sorted(set(first.batch_sizes)) == sorted(
+        set(first.batch_sizes) & {2, 3, 6, 16, 4}
+    )
 
 
 # --- the reference derive checks against --------------------------------------------
 
 
 @pytest.mark.parametrize(
-    "name", sorted(p.stem for p in SPECS.glob("*.toml") if "[equations]" in p.read_text())
+    "name",
+    sorted(p.stem for p in SPECS.glob("*.toml") if "[equations]" in p.read_text()),
 )
 def test_the_numpy_reference_agrees_with_torch(name):
     """The interpreter the modules are checked against, against torch's evaluation

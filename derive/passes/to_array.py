@@ -173,9 +173,10 @@ def _align(
     if set(got) < set(want) and size_of and all(a in size_of for a in want):
         ordered = tuple(a for a in want if a in got)
         operand = _permuted(expr, got, ordered) if got != ordered else expr
-        if ordered:
+        kept = all(size_of[a] == 1 for a in want if a not in got)  # length-1 axes
+        if ordered or kept:  # a scalar with kept axes takes them too: v[None]
             operand = NewAxes(operand, *(sp.Integer(a in got) for a in want))
-        if all(size_of[a] == 1 for a in want if a not in got):  # kept length-1 axes
+        if kept:
             return operand
         return BroadcastTo(operand, *(size_of[a] for a in want))
     raise AxesError(f"{expr} has axes {got}, expected {want}")
