@@ -28,7 +28,13 @@ from derive.document import DocumentContext, GradientMath
 from derive.equations import EquationSpec
 from derive.files import display_path
 from derive.loading import load_module
-from derive.render import derive_spec, gradient_markdown, python_code, rendered
+from derive.render import (
+    derive_spec,
+    gradient_markdown,
+    internal_errors,
+    python_code,
+    rendered,
+)
 from derive.spec import NetworkSpec, load_spec, parse_spec, spec_from_data
 
 #: What :func:`build` and :func:`derivation` take: a path to a spec file, the TOML
@@ -46,7 +52,8 @@ def build(spec: Spec, *, source: str | None = None) -> ModuleType:
     ``<string>`` for TOML text; ``<dict>`` for a dict).
     """
     network, label = _read(spec, source)
-    code = python_code(derive_spec(network), label)
+    with internal_errors(label):
+        code = python_code(derive_spec(network), label)
     return load_module(network.name, code.source)
 
 

@@ -7,10 +7,11 @@ of math in them was printed by a SymPy printer before it got there.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import subprocess
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from derive.document import (
     has_kink,
 )
 from derive.equations import EquationSpec
-from derive.errors import DeriveError
+from derive.errors import DerivationError, DeriveError
 from derive.loading import load_module
 from derive.network import build
 from derive.progress import Status, quiet
@@ -245,17 +246,39 @@ class Rendered:
     markdown: str
 
 
+@contextlib.contextmanager
+def internal_errors(source: str) -> Iterator[None]:
+    """Any failure of derive's own (not a :class:`DeriveError` about the spec) as one
+    line, :class:`DerivationError`, never a traceback: a pass that meets what it
+    cannot express, a recursion SymPy does not end."""
+    try:
+        yield
+    except DeriveError:
+        raise
+    except (Exception, RecursionError) as error:
+        message = str(error).splitlines()[0] if str(error) else ""
+        if len(message) > 200:
+            message = message[:200] + "..."
+        raise DerivationError(
+            f"internal error: {source}: deriving it failed with "
+            f"{type(error).__name__}"
+            + (f" ({message})" if message else "")
+            + "; nothing was written; please report this spec"
+        ) from error
+
+
 def rendered(
     spec: NetworkSpec | EquationSpec, source: str, status: Status = quiet
 ) -> Rendered:
     """The module, the document's context and the two documents for ``spec``."""
-    derivation = derive_spec(spec, status)
-    code = python_code(derivation, source, status)
-    status("printing the derivation in LaTeX and Markdown")
-    document = document_context(
-        derivation, source, code.gradients, code.verification.sentence
-    )
-    tex, markdown = documents(document, source)
+    with internal_errors(source):
+        derivation = derive_spec(spec, status)
+        code = python_code(derivation, source, status)
+        status("printing the derivation in LaTeX and Markdown")
+        document = document_context(
+            derivation, source, code.gradients, code.verification.sentence
+        )
+        tex, markdown = documents(document, source)
     return Rendered(code, document, tex, markdown)
 
 
@@ -295,8 +318,10 @@ def format_with_ruff(source: str, filename: str) -> str:
     result = subprocess.run(
         command, input=source, capture_output=True, text=True, check=False
     )
-    if result.returncode != 0:
-        raise DeriveError(
-            f"ruff could not format the generated {filename}: {result.stderr.strip()}"
+    if result.returncode != 0:  # what derive printed is not valid Python: its bug
+        reason = result.stderr.strip().splitlines()[0] if result.stderr.strip() else ""
+        raise DerivationError(
+            f"internal error: ruff could not format the generated {filename} "
+            f"({reason}); nothing was written; please report this spec"
         )
     return result.stdout

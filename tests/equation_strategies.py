@@ -9,7 +9,7 @@ scalar inputs; an empty ``[inputs]`` table or none). Sizes are
 drawn all distinct or with two of them equal, and :func:`equation_cases` draws a batch
 size equal to one of them or distinct from all.
 
-Equations are then drawn one by one. Each formula is an expression tree (up to three
+Equations are then drawn one by one. Each formula is an expression tree (three or four
 operations deep) over the values above it: inputs, parameters and earlier equations,
 each operand either such a name or a formula written inline, so that one value has
 several users and one subexpression is written several times in one formula
@@ -533,7 +533,8 @@ def _transpose(draw: st.DrawFn, draft: _Draft, depth: int) -> Expr | None:
     )
     axes = list(e.axes)
     axes[i], axes[j] = axes[j], axes[i]
-    text = f"swapaxes({e.text}, {_axis_text(draw, i, e.ndim)}, {_axis_text(draw, j, e.ndim)})"
+    first, second = _axis_text(draw, i, e.ndim), _axis_text(draw, j, e.ndim)
+    text = f"swapaxes({e.text}, {first}, {second})"
     return Expr(text, tuple(axes), e.scale)
 
 

@@ -248,7 +248,7 @@ def test_a_misprinted_equation_document_is_caught(
 
 
 @settings(
-    max_examples=max(settings().max_examples // 10, 10),  # each reads two documents
+    max_examples=max(settings().max_examples // 20, 5),  # each reads two documents
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 # Found by the draws: a value whose own index is k (the name [[layers]] sum over).

@@ -175,11 +175,23 @@ def _align(
         operand = _permuted(expr, got, ordered) if got != ordered else expr
         kept = all(size_of[a] == 1 for a in want if a not in got)  # length-1 axes
         if ordered or kept:  # a scalar with kept axes takes them too: v[None]
-            operand = NewAxes(operand, *(sp.Integer(a in got) for a in want))
-        if kept:
+            operand = _new_axes(operand, [a in got for a in want])
+        if kept and not operand.is_number:  # a number takes its shape below
             return operand
         return BroadcastTo(operand, *(size_of[a] for a in want))
     raise AxesError(f"{expr} has axes {got}, expected {want}")
+
+
+def _new_axes(operand: sp.Expr, flags: Sequence[bool]) -> sp.Expr:
+    """``operand[:, None]`` (a flag for each axis: the operand's own, or new); a
+    number is left alone (it broadcasts by itself: a term that cancelled to 0 in
+    array form, as ``SumAxes(W, 0) / SumAxes(W, 0) - 1``, is no array)."""
+    operand = sp.sympify(operand)
+    if isinstance(operand, sp.Mul) and any(f.is_zero for f in operand.args):
+        return sp.Integer(0)  # (1 - 1*1)/SumAxes(W, 0): SymPy leaves it unevaluated
+    if operand.is_number:
+        return operand
+    return NewAxes(operand, *(sp.Integer(flag) for flag in flags))
 
 
 def _permuted(expr: sp.Expr, got: Axes, want: Axes) -> sp.Expr:
@@ -214,19 +226,24 @@ def _convert(expr: sp.Expr, want: Axes) -> tuple[sp.Expr, Axes]:
     if isinstance(expr, sp.Mul):
         return _convert_product(expr.args, (), want)
     parts = [_convert(arg, want) for arg in expr.args]
-    axes = _broadcast([got for _, got in parts], expr)
+    axes = _broadcast([got for _, got in parts], expr, want)
     return expr.func(*(_broadcastable(e, got, axes) for e, got in parts)), axes
 
 
-def _broadcast(all_axes: list[Axes], expr: sp.Expr) -> Axes:
+def _broadcast(all_axes: list[Axes], expr: sp.Expr, want: Axes | None = None) -> Axes:
     """The axes of an elementwise combination: the longest, if the others' axes are
-    among its own (permuted where their order differs)."""
+    among its own (permuted where their order differs); else, given ``want``, every
+    axis any of them has, in ``want``'s order (``z[m, i] + z[u, i]`` is over
+    ``(m, u, i)``: each part gets a new axis for the other's)."""
     widest = max(all_axes, key=len)
-    for axes in all_axes:
-        fits = set(axes) <= set(widest)
-        if not fits:
-            raise AxesError(f"{expr}: axes {axes} do not broadcast against {widest}")
-    return widest
+    if all(set(axes) <= set(widest) for axes in all_axes):
+        return widest
+    if want is None:
+        raise AxesError(f"{expr}: axes {all_axes} do not broadcast against each other")
+    union = dict.fromkeys(a for axes in all_axes for a in axes)
+    return tuple(a for a in want if a in union) + tuple(
+        a for a in union if a not in want
+    )
 
 
 def _is_subsequence(axes: Axes, widest: Axes) -> bool:
@@ -245,7 +262,7 @@ def _broadcastable(expr: sp.Expr, got: Axes, axes: Axes) -> sp.Expr:
         return expr
     tail = axes[axes.index(got[0]) :]
     coefficient, operand = expr.as_coeff_Mul()
-    return _times(coefficient, NewAxes(operand, *(sp.Integer(a in got) for a in tail)))
+    return _times(coefficient, _new_axes(operand, [a in got for a in tail]))
 
 
 def _is_log_sum_exp(expr: sp.Expr) -> bool:
