@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from derive import build
+from derive import SpecError, build
 from derive.derivation import derive
 from derive.equations import build_graph
 from derive.graph import Role
@@ -206,102 +206,6 @@ def test_a_value_with_several_users_shows_one_step_per_user():
 
 
 # --- Random graphs -----------------------------------------------------------------
-
-#: Drawn specs minimized by hand that derive still gets wrong, as (spec, batch size,
-#: seed, the start of the error when they were found): kept out of the fuzz test's
-#: pinned examples (which must pass) and run by test_known_failures_of_derive as
-#: expected failures. Move one to PINNED once derive passes it.
-KNOWN_FAILURES: list[tuple[str, int, int, str]] = [
-    (
-        """\
-    name = "drawn"
-    [sizes]
-    m = 1
-    [inputs]
-    x = ["batch", "m"]
-    [parameters]
-    b = ["m"]
-    [equations]
-    v = "mean(x / sqrt(b**2 + 1), axis=1)"
-    loss = "sum(v)"
-    """,
-        3,
-        0,
-        "DerivationError: the generated forward raises ValueError (matmul: Inpu",
-    ),
-    (
-        """\
-    name = "drawn"
-    [sizes]
-    n = 3
-    p = 2
-    [parameters]
-    W = ["n", "p"]
-    [equations]
-    v = "W.T @ W / (W.T @ W + 0.1)"
-    loss = "sum(v)"
-    """,
-        2,
-        0,
-        "RecursionError: maximum recursion depth exceeded in comparison",
-    ),
-    (
-        """\
-    name = "drawn"
-    [sizes]
-    m = 2
-    n = 3
-    p = 2
-    [inputs]
-    x = ["batch", "p", "n"]
-    [parameters]
-    W = ["m", "n"]
-    [equations]
-    loss = "sum((x @ W.T - mean(x @ W.T, axis=0)) ** 2)"
-    """,
-        3,
-        0,
-        "DerivationError: the generated gradients() raises ValueError (matmul: ",
-    ),
-    (
-        """\
-    name = "drawn"
-    [sizes]
-    m = 2
-    n = 3
-    p = 2
-    [inputs]
-    x = ["batch", "p", "n"]
-    [parameters]
-    W = ["m", "n"]
-    [equations]
-    h = "x"
-    loss = "sum((h @ W.T - mean(h @ W.T, axis=0)) ** 2)"
-    """,
-        3,
-        0,
-        "DeriveError: ruff could not format the generated drawn.py: error: Fail",
-    ),
-    (
-        """\
-    name = "drawn"
-    [sizes]
-    n = 3
-    p = 1
-    [inputs]
-    x = ["n", "p"]
-    [parameters]
-    W = ["n", "n"]
-    [equations]
-    h = "W @ x"
-    v = "relu(h - mean(h, axis=1, keepdims=True))"
-    loss = "mean(v)"
-    """,
-        2,
-        0,
-        "DerivationError: no point could be found where the loss is smooth enou",
-    ),
-]
 
 
 def _check_against_torch(text: str, batch: int, seed: int) -> None:
@@ -667,6 +571,76 @@ loss = "mean(w**2) + v"
         2,
         0,
     ),
+    # Found by the fuzz test; fixed.
+    (
+        """\
+        name = "drawn"
+        [sizes]
+        m = 1
+        [inputs]
+        x = ["batch", "m"]
+        [parameters]
+        b = ["m"]
+        [equations]
+        v = "mean(x / sqrt(b**2 + 1), axis=1)"
+        loss = "sum(v)"
+        """,
+        3,
+        0,
+    ),
+    # Found by the fuzz test; fixed.
+    (
+        """\
+        name = "drawn"
+        [sizes]
+        n = 3
+        p = 2
+        [parameters]
+        W = ["n", "p"]
+        [equations]
+        v = "W.T @ W / (W.T @ W + 0.1)"
+        loss = "sum(v)"
+        """,
+        2,
+        0,
+    ),
+    # Found by the fuzz test; fixed.
+    (
+        """\
+        name = "drawn"
+        [sizes]
+        m = 2
+        n = 3
+        p = 2
+        [inputs]
+        x = ["batch", "p", "n"]
+        [parameters]
+        W = ["m", "n"]
+        [equations]
+        loss = "sum((x @ W.T - mean(x @ W.T, axis=0)) ** 2)"
+        """,
+        3,
+        0,
+    ),
+    # Found by the fuzz test; fixed.
+    (
+        """\
+        name = "drawn"
+        [sizes]
+        m = 2
+        n = 3
+        p = 2
+        [inputs]
+        x = ["batch", "p", "n"]
+        [parameters]
+        W = ["m", "n"]
+        [equations]
+        h = "x"
+        loss = "sum((h @ W.T - mean(h @ W.T, axis=0)) ** 2)"
+        """,
+        3,
+        0,
+    ),
 ]
 
 
@@ -693,11 +667,14 @@ def test_random_equation_graphs_match_torch(case, seed):
     _check_against_torch(text, batch, seed)
 
 
-@pytest.mark.parametrize(
-    ("text", "batch", "seed", "error"),
-    KNOWN_FAILURES,
-    ids=[f"known-{n}" for n in range(len(KNOWN_FAILURES))],
-)
-@pytest.mark.xfail(reason="a bug of derive found by the fuzz test", strict=False)
-def test_known_failures_of_derive(text, batch, seed, error):
-    _check_against_torch(text, batch, seed)
+def test_a_relu_of_what_is_exactly_zero_everywhere_is_refused():
+    """Found by the fuzz test: over an axis of length 1, ``h - mean(h, axis=1,
+    keepdims=True)`` is exactly 0, so the relu sits on its kink at every point and
+    no gradient can be checked by finite differences: refused in one line."""
+    text = (
+        'name = "drawn"\n[sizes]\nn = 3\np = 1\n[inputs]\nx = ["n", "p"]\n'
+        '[parameters]\nW = ["n", "n"]\n[equations]\nh = "W @ x"\n'
+        'v = "relu(h - mean(h, axis=1, keepdims=True))"\nloss = "mean(v)"\n'
+    )
+    with pytest.raises(SpecError, match="equations.loss: the loss has a kink"):
+        build(text)

@@ -10,8 +10,8 @@ conditions: a conjunction of bounds on one index each that the index's own range
 concatenation's ``i < n_a`` is) is kept.
 
 Sums are evaluated here, not by ``Sum.doit()``: a term is taken out of a sum over an
-index it does not read (times the number of terms), a ``KroneckerDelta`` on the summed
-index collapses the sum (``sympy.concrete.delta.deltasummation``), and any other sum
+index it does not read (times the number of terms), a ``KroneckerDelta`` factor on the
+summed index collapses the sum (the term at the delta's other index), and any other sum
 stays a sum, to be printed as a reduction. SymPy's general summation goes on to try
 hypergeometric and residue methods and to factor the body, which finds nothing for
 index-form bodies, costs most of a derivation's time, and on some bodies (a ``tanh``
@@ -24,7 +24,6 @@ import functools
 from collections.abc import Mapping
 
 import sympy as sp
-from sympy.concrete.delta import deltasummation
 
 #: Each index symbol's axis size: the index runs from 0 to size - 1.
 Ranges = Mapping[sp.Symbol, sp.Expr]
@@ -127,17 +126,53 @@ def _sum(body: sp.Expr, limit: tuple[sp.Symbol, sp.Expr, sp.Expr]) -> sp.Expr:
     if upper == lower:  # a kept length-1 axis: its one element
         return body.xreplace({index: lower})
     terms = []
-    for term in sp.Add.make_args(body):
+    for term in _delta_terms(body, index):
         outside, inside = term.as_independent(index, as_Add=False)
         if inside == 1:
             terms.append(outside * (upper - lower + 1))
-        elif inside.has(sp.KroneckerDelta) and any(
-            index in delta.free_symbols for delta in inside.atoms(sp.KroneckerDelta)
-        ):
-            terms.append(outside * deltasummation(inside, limit))
         else:
-            terms.append(outside * sp.Sum(inside, limit))
+            terms.append(outside * _picked(inside, limit))
     return sp.Add(*terms)
+
+
+def _delta_terms(body: sp.Expr, index: sp.Symbol) -> list[sp.Expr]:
+    """The terms of ``body``, with each factor that is a sum holding a delta on
+    ``index`` multiplied out (only that one): ``a (δ(j, m) b + δ(j, u) c)`` is
+    ``a δ(j, m) b + a δ(j, u) c``, so that each delta can pick its term."""
+    done, pending = [], list(sp.Add.make_args(body))
+    while pending:
+        term = pending.pop(0)
+        factors = list(sp.Mul.make_args(term))
+        for position, factor in enumerate(factors):
+            if isinstance(factor, sp.Add) and any(
+                index in delta.args for delta in factor.atoms(sp.KroneckerDelta)
+            ):
+                rest = sp.Mul(*factors[:position], *factors[position + 1 :])
+                pending[:0] = [rest * part for part in factor.args]
+                break
+        else:
+            done.append(term)
+    return done
+
+
+def _picked(term: sp.Expr, limit: tuple[sp.Symbol, sp.Expr, sp.Expr]) -> sp.Expr:
+    """``Sum(term, limit)`` where a factor ``KroneckerDelta(index, q)`` picks one
+    term: the rest at ``index = q``, where ``q`` is within the limits; any other sum
+    stays a sum. (``deltasummation`` would hand the terms it cannot pick to SymPy's
+    general summation, which recurses on some.)"""
+    index, lower, upper = limit
+    factors = list(sp.Mul.make_args(term))
+    for position, factor in enumerate(factors):
+        if not isinstance(factor, sp.KroneckerDelta) or index not in factor.args:
+            continue
+        first, second = factor.args
+        other = second if first == index else first
+        if index in other.free_symbols:
+            continue
+        rest = sp.Mul(*factors[:position], *factors[position + 1 :])
+        within = sp.And(other >= lower, other <= upper)
+        return sp.Piecewise((rest.xreplace({index: other}), within), (0, True))
+    return sp.Sum(term, limit)
 
 
 def _deltas_first(expr: sp.Expr) -> sp.Expr:

@@ -308,6 +308,8 @@ def _convert_product(
     groups: dict[Axes, list[sp.Expr]] = {}
     for factor in factors:
         converted, axes = _convert(factor, want)
+        if converted.is_zero:  # two sums that differ in their dummies' names only
+            return sp.Integer(0), ()
         if axes:
             groups.setdefault(axes, []).append(converted)
         else:

@@ -50,10 +50,16 @@ class NumPyCodePrinter(CodePrinterMixin, NumPyPrinter):
         return "-" + self.parenthesize(positive, PRECEDENCE["Mul"], strict=False)
 
     def _print_MatProd(self, expr: sp.Expr) -> str:
-        left, right = (
-            self.parenthesize(a, PRECEDENCE["Mul"], strict=False) for a in expr.args
-        )
+        left, right = (self._operand_of_product(a) for a in expr.args)
         return f"{left} @ {right}"
+
+    def _operand_of_product(self, item: sp.Expr) -> str:
+        """An operand of ``@``: bracketed unless it binds tighter than a product. A
+        negative power prints as a quotient (``1 / sqrt(b)``), though SymPy ranks it
+        a power: ``x @ 1 / sqrt(b)`` would read as ``(x @ 1) / sqrt(b)``."""
+        if isinstance(item, sp.Pow) and item.exp.is_negative:
+            return f"({self._print(item)})"
+        return self.parenthesize(item, PRECEDENCE["Mul"], strict=False)
 
     def _print_Transposed(self, expr: sp.Expr) -> str:
         return f"{self.parenthesize(expr.args[0], PRECEDENCE['Atom'], strict=True)}.T"

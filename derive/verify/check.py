@@ -182,9 +182,14 @@ class _Check:
                     used.append(batch)
                     break
             else:
-                raise self.failure(
-                    "no point could be found where the loss is smooth enough to "
-                    f"check the gradients by finite differences ({REDRAWS} tried)"
+                field = "equations.loss" if self.equations else "loss"
+                raise SpecError(
+                    self.source,
+                    field,
+                    f"the loss has a kink at every one of the {REDRAWS} points derive "
+                    "tried (a relu, abs, maximum or minimum of something that is "
+                    "exactly 0 wherever derive looked?); derive checks every gradient "
+                    "by finite differences before writing it, and cannot here",
                 )
         return Verification(
             points=len(used),
