@@ -176,7 +176,8 @@ def _align(
         kept = all(size_of[a] == 1 for a in want if a not in got)  # length-1 axes
         if ordered or kept:  # a scalar with kept axes takes them too: v[None]
             operand = _new_axes(operand, [a in got for a in want])
-        if kept and not operand.is_number:  # a number takes its shape below
+        if kept and not (operand.is_number and not operand.has(ArrayOp)):
+            # (a number takes its shape below)
             return operand
         return BroadcastTo(operand, *(size_of[a] for a in want))
     raise AxesError(f"{expr} has axes {got}, expected {want}")
@@ -189,7 +190,7 @@ def _new_axes(operand: sp.Expr, flags: Sequence[bool]) -> sp.Expr:
     operand = sp.sympify(operand)
     if isinstance(operand, sp.Mul) and any(f.is_zero for f in operand.args):
         return sp.Integer(0)  # (1 - 1*1)/SumAxes(W, 0): SymPy leaves it unevaluated
-    if operand.is_number:
+    if operand.is_number and not operand.has(ArrayOp):  # (a unit vector is an array)
         return operand
     return NewAxes(operand, *(sp.Integer(flag) for flag in flags))
 
