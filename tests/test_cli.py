@@ -473,8 +473,9 @@ def test_two_specs_with_one_name_is_an_error(tmp_path):
     assert not (tmp_path / "generated").exists()
 
 
-def test_a_sympy_failure_half_way_leaves_previous_files(tmp_path, monkeypatch):
-    """The second spec fails inside the derivation: nothing is written for either."""
+def test_a_sympy_failure_half_way_leaves_previous_files(tmp_path, monkeypatch, capsys):
+    """The second spec fails inside the derivation: one line, exit status 3, and
+    nothing is written for either."""
     from derive import render as render_module
 
     (tmp_path / "a.toml").write_text(SEED)
@@ -491,6 +492,13 @@ def test_a_sympy_failure_half_way_leaves_previous_files(tmp_path, monkeypatch):
         return real(network)
 
     monkeypatch.setattr(render_module, "derive", failing_derive)
-    with pytest.raises(RecursionError):
-        main([str(tmp_path / "a.toml"), str(tmp_path / "b.toml"), "--out", str(out)])
+    capsys.readouterr()
+    status = main(
+        [str(tmp_path / "a.toml"), str(tmp_path / "b.toml"), "--out", str(out)]
+    )
+    assert status == 3
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("derive: internal error: ") and "b.toml" in line
+    assert "deriving it failed with RecursionError (maximum recursion depth" in line
+    assert line.endswith("nothing was written; please report this spec")
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before

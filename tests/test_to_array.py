@@ -63,6 +63,12 @@ def test_printed_code_computes_the_index_form(expr, axes, code):
         assert float(element) == pytest.approx(np.asarray(value)[index], rel=1e-12)
 
 
-def test_unbroadcastable_axes_are_refused():
+def test_parts_over_different_axes_broadcast_to_their_union():
+    """``g[i] + h[j]`` over ``(i, j)``: ``g[:, None] + h``, as NumPy broadcasts."""
+    code = NumPyCodePrinter().doprint(to_array(g[i] + h[j], (i, j)))
+    assert code in ("g[:, None] + h", "h + g[:, None]"), code
+
+
+def test_axes_that_are_not_wanted_are_refused():
     with pytest.raises(AxesError):
-        to_array(g[i] + h[j], (i, j))
+        to_array(g[i] + h[j], (i,))
