@@ -12,7 +12,8 @@ is checked by finite differences.
 from __future__ import annotations
 
 import ast
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import numpy as np
@@ -107,26 +108,60 @@ class LayersReference:
         given = given or {}
         values: dict[str, Array] = {}
 
-        def named(name: str, value: Array) -> Array:
-            values[name] = np.asarray(given[name] if name in given else value)
+        def named(name: str, value: Callable[[], Array]) -> Array:
+            values[name] = np.asarray(given[name] if name in given else value())
             return values[name]
 
         h = np.asarray(arrays["x"], dtype=np.float64)
         last = len(self.spec.layers) - 1
-        for n, layer in enumerate(self.spec.layers):
-            weight = np.asarray(arrays[f"W{n}"])
-            r = _linear(h, weight, self._has_units(n - 1), self._has_units(n))
-            if layer.bias:
-                r = r + arrays[f"b{n}"]
+        start = 0
+        if known is not None and changed is not None:
+            # The layers before the first that ``changed`` reaches are as they were.
+            start = self._layer_of(changed)
+            for n in range(start):
+                for name in self._names(n):
+                    values[name] = known[name]
+            if start > 0:  # what the first layer walked reads: perhaps the change
+                before = self._names(start - 1)[-1]
+                if before in given:
+                    values[before] = np.asarray(given[before])
+                h = values[before]
+        for n in range(start, len(self.spec.layers)):
+            layer = self.spec.layers[n]
             identity = layer.activation == "identity"
-            r = named("y_predicted" if n == last and identity else f"r{n}", r)
+
+            def linear(n: int = n, h: Array = h, bias: bool = layer.bias) -> Array:
+                weight = np.asarray(arrays[f"W{n}"])
+                r = _linear(h, weight, self._has_units(n - 1), self._has_units(n))
+                return r + arrays[f"b{n}"] if bias else r
+
+            r = named("y_predicted" if n == last and identity else f"r{n}", linear)
             if not identity:
-                h = named("y_predicted" if n == last else f"h{n}", _apply(layer, r))
+                h = named(
+                    "y_predicted" if n == last else f"h{n}",
+                    functools.partial(_apply, layer, r),
+                )
             else:
                 h = r
         y = np.asarray(arrays["y_observed"], dtype=np.float64)
         values["loss"] = self._loss(h, y, named)
         return values
+
+    def _names(self, n: int) -> list[str]:
+        """The values layer ``n`` makes, in order: ``r{n}``, then ``h{n}``."""
+        last = n == len(self.spec.layers) - 1
+        if self.spec.layers[n].activation == "identity":
+            return ["y_predicted" if last else f"r{n}"]
+        return [f"r{n}", "y_predicted" if last else f"h{n}"]
+
+    def _layer_of(self, name: str) -> int:
+        """The first layer that a change of ``name`` reaches."""
+        if name[:1] in "Wb" and name[1:].isdigit():
+            return int(name[1:])
+        for n in range(len(self.spec.layers)):
+            if name in self._names(n):
+                return n + 1 if name == self._names(n)[-1] else n
+        return 0 if name == "x" else len(self.spec.layers)
 
     def _has_units(self, layer: int) -> bool:
         """Whether layer ``layer``'s output (``-1``: the input) has a unit axis."""
@@ -137,7 +172,7 @@ class LayersReference:
         spec = self.spec.loss
         mean = spec.reduction == "mean"
         if spec.kind == "softmax_cross_entropy":
-            lse = named("lse", _logsumexp(predicted, axis=-1))
+            lse = named("lse", lambda: _logsumexp(predicted, axis=-1))
             per_sample = np.sum(observed, axis=-1) * lse - np.sum(
                 observed * predicted, axis=-1
             )
