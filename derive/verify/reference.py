@@ -49,7 +49,6 @@ class EquationReference:
         self.sites = sites
         # The first equation each name can change: its own (a value, or a part named
         # inside it), or its first reader's (an input or parameter).
-        order = list(self.trees)
         self.first: dict[str, int] = {}
         for position, (name, tree) in enumerate(self.trees.items()):
             self.first.setdefault(name, position)
@@ -58,7 +57,7 @@ class EquationReference:
             for node in ast.walk(tree):
                 if isinstance(node, ast.Name) and node.id not in self.first:
                     self.first[node.id] = position
-        self.order = order
+        self.order = list(self.trees)  # the equations in order, to slice
 
     def values(
         self,
