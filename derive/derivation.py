@@ -177,7 +177,9 @@ def _through(
             )
     definition = user.definition.xreplace(renamed)
     value = user.at(*dummies)
-    local = _in_output_form(sp.diff(definition, element), definition, value)
+    local = _in_output_form(
+        _merged_powers(sp.diff(definition, element)), definition, value
+    )
     upstream_element = sp.Integer(1) if upstream is None else upstream.at(*dummies)
     limits = tuple(
         (d, sp.Integer(0), size - 1)
@@ -248,6 +250,34 @@ def _bound(expr: sp.Expr) -> list[tuple[sp.Symbol, sp.Expr]]:
         for limit in s.limits
     )
     return list(found)
+
+
+def _merged_powers(expr: sp.Expr) -> sp.Expr:
+    """``expr`` with each product's powers of one base merged: ``b**n * b**-1`` as
+    ``b**(n - 1)``.
+
+    SymPy differentiates a power whose exponent is a symbol (``relu(h)**d_h``, a
+    parameter ``x**p``) to ``n * b**n / b``, which is 0/0 wherever ``b`` is 0, though
+    the derivative is 0 there for ``n > 1`` (as torch computes it). Only a base that
+    appears more than once with a symbolic exponent is merged; ``exp`` (base E) is
+    left to its own rules.
+    """
+
+    def merge(product: sp.Expr) -> sp.Expr:
+        exponents: dict[sp.Expr, list[sp.Expr]] = {}
+        for factor in product.args:
+            base, exponent = factor.as_base_exp()
+            exponents.setdefault(base, []).append(exponent)
+        if not any(
+            base is not sp.E
+            and len(powers) > 1
+            and not all(p.is_number for p in powers)
+            for base, powers in exponents.items()
+        ):
+            return product
+        return sp.Mul(*(sp.Pow(b, sp.Add(*e)) for b, e in exponents.items()))
+
+    return expr.replace(lambda e: e.is_Mul, merge)
 
 
 def _in_output_form(local: sp.Expr, definition: sp.Expr, value: sp.Expr) -> sp.Expr:

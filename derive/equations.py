@@ -43,6 +43,7 @@ import difflib
 import itertools
 import keyword
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,10 +53,19 @@ import sympy as sp
 
 from derive.activations import activation_function, definition, latex_function_name
 from derive.errors import SpecError
+from derive.expressions import (
+    FormulaError,
+    check_depth,
+    check_folded,
+    check_number,
+    check_power,
+    too_deep,
+)
 from derive.expressions import describe_node as _describe
 from derive.functions import sigmoid, softplus
 from derive.graph import N_BATCH, Axis, Graph, Role, Value, batch_axis
 from derive.printing.latex import default_latex
+from derive.reserved import reserved
 from derive.targets import DEFAULT_TARGET, TARGETS, shadowing
 from derive.verify.interpreter import Site, span
 
@@ -76,30 +86,8 @@ MAX_AXES = 8
 #: Most numbers a worked point may hold: its numbers are printed in the derivation
 #: (as for [[layers]] specs).
 MAX_WORKED_NUMBERS = 4096
-#: Names a generated module uses itself; no size, input, parameter or value takes one.
-RESERVED = frozenset(
-    {
-        "batch",
-        "params",
-        "inputs",
-        "values",
-        "forward",
-        "gradients",
-        "numpy",
-        "scipy",
-        "xp",
-        "array_namespace",
-        "math",
-        "annotations",
-        "logsumexp",
-        "pi",
-        "e",
-        "Any",
-        "Mapping",
-        "ArrayLike",
-        "NDArray",
-    }
-)
+#: The module's own functions of a second, third ... leaky_relu slope.
+_LEAKY_RELU_NAME = re.compile(r"leaky_relu_\d+")
 
 
 @dataclass(frozen=True)
@@ -154,12 +142,14 @@ class _Reader:
                 field_name,
                 f"{name!r} must be a Python identifier (ASCII letters, digits, _)",
             )
-        if name in RESERVED or name in FUNCTIONS or name.startswith("d_loss_d_"):
-            raise self.fail(
-                field_name,
-                f"{name!r} is reserved: the generated module uses it (a function, "
-                "batch, params, d_loss_d_...); choose another name",
-            )
+        if name == "loss" and where == "equations":
+            reason = ""  # the one name every equation spec must define
+        elif name in FUNCTIONS or _LEAKY_RELU_NAME.fullmatch(name):
+            reason = f"{name!r} is reserved: a function formulas call"
+        else:
+            reason = reserved(name)
+        if reason:
+            raise self.fail(field_name, f"{reason}; choose another name")
         if name in taken:
             kind = taken[name].removesuffix("s")
             raise self.fail(field_name, f"redefines the {kind} {name!r}")
@@ -419,6 +409,25 @@ class _Equation:
     # -- the walk
 
     def lower(self, node: ast.expr) -> Tensor:
+        tensor = self.walk(node)
+        if not tensor.indices and tensor.expr.free_symbols <= self.builder.size_set:
+            # A number the generated code computes in float64: finite and real, with
+            # the spec's sizes put in (``sqrt(d_h - 10)``), as in a custom formula.
+            self.bounded(lambda: check_number(node, self.numeric(tensor.expr)))
+        return tensor
+
+    def numeric(self, expr: sp.Expr) -> sp.Expr:
+        """``expr`` with the spec's sizes put in."""
+        sizes = {s: sp.Integer(n) for s, n in self.builder.numeric.items()}
+        return expr.xreplace(sizes)
+
+    def bounded(self, check: Callable[[], None]) -> None:
+        try:
+            check()
+        except FormulaError as error:
+            raise self.fail(None, str(error)) from None
+
+    def walk(self, node: ast.expr) -> Tensor:
         if isinstance(node, ast.Constant):
             value = node.value
             if isinstance(value, str):
@@ -541,8 +550,15 @@ class _Equation:
             symbol = _OPERATOR_SYMBOLS.get(type(node.op), type(node.op).__name__)
             raise self.fail(node, f"operator {symbol} is not allowed")
         (a, b), indices, axes = self.broadcast(node, (left, right))
-        if isinstance(node.op, ast.Pow) and right.ndim == 0 and right.expr.is_number:
-            pass
+        sizes = self.builder.size_set
+        if not right.indices and right.expr.free_symbols <= sizes:
+            # Checked before SymPy computes anything: 9**9**9 would never finish.
+            if isinstance(node.op, ast.Div) and self.numeric(right.expr).is_zero:
+                raise self.fail(node, "divides by zero")
+            if isinstance(node.op, ast.Pow) and left.expr.free_symbols <= sizes:
+                left_number = self.numeric(left.expr)
+                right_number = self.numeric(right.expr)
+                self.bounded(lambda: check_power(node, left_number, right_number))
         return Tensor(operations[type(node.op)](a, b), indices, axes)
 
     def contract(
@@ -1088,13 +1104,23 @@ class _GraphBuilder:
         # indices in the formula being lowered.
         return self.define(name, tensor, role, doc)
 
+    @property
+    def size_set(self) -> set[sp.Basic]:
+        return set(self.size_symbols.values())
+
     def equation(self, name: str, text: str) -> None:
         try:
             tree = ast.parse(text.strip(), mode="eval")
+            check_depth(tree.body)
         except SyntaxError as error:
             raise LoweringError(f"is not a formula ({error.msg})") from None
+        except RecursionError:  # CPython's parser has its own nesting limit
+            raise LoweringError(too_deep()) from None
+        except FormulaError as error:
+            raise LoweringError(str(error)) from None
         lowering = _Equation(self, name, text)
         tensor = lowering.lower(tree.body)
+        lowering.bounded(lambda: check_folded(lowering.numeric(tensor.expr)))
         role = Role.LOSS if name == "loss" else Role.VALUE
         if role is Role.LOSS and tensor.axes:
             shape = ", ".join(lowering.size(a) for a in tensor.axes)

@@ -12,6 +12,11 @@ computes in float64, so each is checked as it is built: a division by zero, a va
 that is not a finite real number (``log(0)``, ``sqrt(-1)``, ``(-8)**(1/3)``) or one
 beyond float64's range is refused, naming that part. A power of two numbers is
 checked before SymPy computes it, so ``9**9**9`` (369 million digits) costs nothing.
+
+A formula nests at most :data:`MAX_DEPTH` levels deep (``exp(exp(...))``, ``-----x``,
+``W.T.T.T``): the walk, SymPy's differentiation and the printers all recurse once per
+level, and a formula within the length limit could otherwise exhaust Python's stack.
+The equation reader (:mod:`derive.equations`) applies the same checks.
 """
 
 from __future__ import annotations
@@ -49,6 +54,9 @@ CONSTANTS: dict[str, sp.Expr] = {"pi": sp.pi, "e": sp.E}
 MAX_LENGTH = 500
 #: Largest magnitude of a number in a formula, as a power of two: float64's range.
 MAX_BITS = math.log2(sys.float_info.max)
+#: Deepest nesting of a formula's syntax tree (a call, an operator, an attribute or
+#: a subscript each add a level); written formulas stay far below it.
+MAX_DEPTH = 60
 
 _OPERATORS: dict[type[ast.operator], Callable[[sp.Expr, sp.Expr], sp.Expr]] = {
     ast.Add: lambda a, b: a + b,
@@ -73,13 +81,46 @@ def parse_formula(text: str, variables: Mapping[str, sp.Symbol]) -> sp.Expr:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as error:
         raise FormulaError(f"is not a formula ({error.msg})") from None
+    except RecursionError:  # CPython's parser has its own nesting limit (about 200)
+        raise FormulaError(too_deep()) from None
+    check_depth(tree.body)
     formula = _Converter(variables).convert(tree.body)
-    for number in formula.atoms(sp.Number):  # constants SymPy folded: 1e300*x*1e300
+    check_folded(formula)
+    return formula
+
+
+def too_deep() -> str:
+    return f"nests deeper than {MAX_DEPTH} levels; write it as several simpler parts"
+
+
+def check_depth(tree: ast.AST) -> None:
+    """Refuse a syntax tree more than :data:`MAX_DEPTH` levels deep, walked without
+    recursion (the point is to stop before anything recurses that deep)."""
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise FormulaError(too_deep())
+        # Context markers (Load) and operator kinds are not levels of the formula.
+        stack.extend(
+            (child, depth + 1)
+            for child in ast.iter_child_nodes(node)
+            if not isinstance(child, (ast.expr_context, ast.operator, ast.unaryop))
+        )
+
+
+def check_folded(formula: sp.Expr) -> None:
+    """Refuse a formula holding a number beyond float64's range: constants SymPy
+    folded together (``1e300 * x * 1e300``) that no single part held, or an
+    infinity or nan SymPy made of them."""
+    for infinite in (sp.zoo, sp.oo, -sp.oo, sp.nan):
+        if formula.has(infinite):
+            raise FormulaError(f"is not finite: SymPy makes it {infinite}")
+    for number in formula.atoms(sp.Number):
         if _bits(number) > MAX_BITS:
             raise FormulaError(
                 f"holds the number {number:.3e}, beyond float64's range (about 1.8e308)"
             )
-    return formula
 
 
 def allowed_names(variables: Mapping[str, sp.Symbol]) -> str:
@@ -102,7 +143,7 @@ class _Converter:
     def convert(self, node: ast.expr) -> sp.Expr:
         result = self.build(node)
         if not result.free_symbols:
-            _check_number(node, result)
+            check_number(node, result)
         return result
 
     def build(self, node: ast.expr) -> sp.Expr:
@@ -127,7 +168,7 @@ class _Converter:
             if isinstance(node.op, ast.Div) and right.is_zero:
                 raise FormulaError(f"divides by zero in {_shown(node)}")
             if isinstance(node.op, ast.Pow):
-                _check_power(node, left, right)
+                check_power(node, left, right)
             return _OPERATORS[type(node.op)](left, right)
         if isinstance(node, ast.Call):
             return self.call(node)
@@ -149,7 +190,7 @@ class _Converter:
         return function(*(self.convert(a) for a in node.args))
 
 
-def _check_number(node: ast.expr, value: sp.Expr) -> None:
+def check_number(node: ast.expr, value: sp.Expr) -> None:
     """Refuse a part without variables that is not a finite real float64 number.
 
     Its parts were checked before it, so evaluating it (to 15 digits) is cheap.
@@ -171,7 +212,7 @@ def _check_number(node: ast.expr, value: sp.Expr) -> None:
         )
 
 
-def _check_power(node: ast.BinOp, base: sp.Expr, exponent: sp.Expr) -> None:
+def check_power(node: ast.BinOp, base: sp.Expr, exponent: sp.Expr) -> None:
     """Refuse a power of two numbers beyond float64's range before SymPy computes it."""
     if base.free_symbols or exponent.free_symbols:
         return

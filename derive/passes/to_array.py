@@ -254,6 +254,10 @@ def _is_subsequence(axes: Axes, widest: Axes) -> bool:
 
 def _broadcastable(expr: sp.Expr, got: Axes, axes: Axes) -> sp.Expr:
     """``expr`` (over ``got``) in a form that NumPy broadcasts against ``axes``."""
+    if expr.is_number and not expr.has(ArrayOp):
+        # A part that cancelled to a number in array form (heaviside(A - A) of
+        # maximum(A, A) is 1/2) broadcasts by itself; (1/2).T is no Python.
+        return expr
     if len(got) == 2 and got == axes[::-1] and got != axes:
         return Transposed(expr)
     if not _is_subsequence(got, axes):  # reorder first, then insert new axes
