@@ -10,7 +10,9 @@
                                 derivation (derive audit --help)
 
 Errors in a spec are reported in one line naming the file and the field; the exit
-status is then 2 and no file is touched. A module that fails the numerical check it
+status is then 2 and no file is touched. Ctrl-C and SIGTERM stop a run the same way,
+with exit status 130 and 143; a run waits for another one writing into the same
+folder (:func:`derive.files.output_lock`). A module that fails the numerical check it
 gets before it is written (:mod:`derive.verify`) is derive's own bug: one line, exit
 status 3, nothing written.
 """
@@ -24,7 +26,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from derive import __version__
-from derive.errors import DerivationError, DeriveError
+from derive.errors import (
+    DerivationError,
+    DeriveError,
+    Interrupted,
+    OneLineParser,
+    sigterm_as_interrupt,
+)
 from derive.files import display_path, stale, write_all
 from derive.pdf import compile_tex, pdflatex
 from derive.progress import Status, StatusLine
@@ -43,7 +51,7 @@ DESCRIPTIONS = {
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="derive",
         description="Derive backpropagation for a network spec with SymPy and write it as "
         "plain NumPy code plus a LaTeX and Markdown derivation.",
@@ -96,7 +104,11 @@ def _spec_files(given: Sequence[str]) -> list[Path]:
     files: list[Path] = []
     for name in given:
         path = Path(name)
-        if path.is_dir():
+        try:
+            folder = path.is_dir()
+        except OSError:  # a name too long: load_spec says so, in one line
+            folder = False
+        if folder:
             found = sorted(path.glob("*.toml"))
             if not found:
                 raise DeriveError(
@@ -142,26 +154,51 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return audit_main(argv[1:])
     arguments = _parser().parse_args(argv)
+    try:
+        # SIGTERM (kill, timeout, a cancelled CI job) stops a run as Ctrl-C does.
+        with sigterm_as_interrupt():
+            return _run(arguments)
+    except KeyboardInterrupt as error:  # just before the run, or just after it
+        stopped = Interrupted.of(error)
+        print(f"derive: {stopped.what}", file=sys.stderr)
+        return stopped.status
+
+
+def _run(arguments: argparse.Namespace) -> int:
     # On a terminal, a run that takes longer than STATUS_DELAY says what it is doing.
     status = StatusLine("derive: ", delay=STATUS_DELAY)
+    changed: list[Path] | None = None
     try:
         with status:
             outputs = _outputs(arguments.specs, status, arguments.out)
             if not arguments.check:
                 if arguments.pdf:
                     outputs = _with_pdfs(outputs, status)
-                changed = write_all(arguments.out, outputs)
+                changed = write_all(arguments.out, outputs, status)
         if arguments.check:
             return _check(arguments.out, outputs)
+        assert changed is not None
+        _report(arguments, outputs, changed)
     except DerivationError as error:  # derive's own bug, caught before any writing
         print(f"derive: {error}", file=sys.stderr)
         return 3
     except DeriveError as error:
         print(f"derive: error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("derive: interrupted; no file was changed", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as error:
+        stopped = Interrupted.of(error)
+        if stopped.written or changed is not None:
+            done = "every file was already written"
+        else:
+            done = "no file was changed"
+        print(f"derive: {stopped.what}; {done}", file=sys.stderr)
+        return stopped.status
+    return 0
+
+
+def _report(
+    arguments: argparse.Namespace, outputs: Sequence[Output], changed: Sequence[Path]
+) -> None:
     for output in outputs:
         path = arguments.out / output.name
         state = "wrote    " if path in changed else "unchanged"
@@ -171,7 +208,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"Read the derivation in {', '.join((arguments.out / n).as_posix() for n in readable)}."
     )
-    return 0
 
 
 def _with_pdfs(outputs: list[Output], status: Status) -> list[Output]:

@@ -168,25 +168,101 @@ class NetworkSpec:
     target: str = DEFAULT_TARGET
 
 
+#: The largest spec read, in bytes. A spec is a page or two of TOML; a file this big
+#: is something else (a log, a data file named .toml) and is refused unread.
+MAX_SPEC_BYTES = 1 << 20
+
+
 def load_spec(path: Path | str) -> NetworkSpec | EquationSpec:
-    """Read ``path`` and return the validated spec, or raise :class:`SpecError`."""
+    """Read ``path`` and return the validated spec, or raise :class:`SpecError`.
+
+    Only a regular file of at most :data:`MAX_SPEC_BYTES` is read: a FIFO would wait
+    for a writer forever, and a device such as /dev/zero never ends.
+    """
+    import os
+    import stat
+
     path = Path(path)
+    flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
     try:
-        # utf-8-sig: files saved by Windows editors start with a byte-order mark.
-        text = path.read_text(encoding="utf-8-sig")
+        # O_NONBLOCK: opening a FIFO waits for a writer without it; it is refused
+        # below, as its kind shows only once it is open (or stat'ed).
+        handle = os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
         raise SpecError(path, "", "no such file") from None
-    except (OSError, UnicodeDecodeError) as error:
+    except OSError as error:
+        try:
+            kind = os.stat(path).st_mode  # a socket cannot be opened at all
+        except (OSError, ValueError):
+            kind = stat.S_IFREG
+        if not stat.S_ISREG(kind):
+            raise SpecError(path, "", _not_a_file(kind)) from None
+        reason = error.strerror or str(error)  # File name too long, Permission denied
+        raise SpecError(path, "", f"cannot read the file ({reason})") from None
+    except ValueError:  # from Python: a NUL character in the name
+        raise SpecError(
+            path, "", "cannot read the file (its name holds a NUL character)"
+        ) from None
+    info = os.fstat(handle)
+    if not stat.S_ISREG(info.st_mode):  # open() of a folder's handle would raise
+        os.close(handle)
+        raise SpecError(path, "", _not_a_file(info.st_mode))
+    with open(handle, "rb") as stream:
+        size = info.st_size
+        if size <= MAX_SPEC_BYTES:
+            try:
+                data = stream.read(MAX_SPEC_BYTES + 1)  # +1: it may grow meanwhile
+            except OSError as error:
+                raise SpecError(
+                    path, "", f"cannot read the file ({error.strerror or error})"
+                ) from None
+            size = len(data)
+    if size > MAX_SPEC_BYTES:
+        raise SpecError(
+            path,
+            "",
+            f"the file is {size} bytes; a spec is at most {MAX_SPEC_BYTES} (1 MiB)",
+        )
+    try:
+        # utf-8-sig: files saved by Windows editors start with a byte-order mark.
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
         raise SpecError(path, "", f"cannot read the file ({error})") from None
     return parse_spec(text, path)
 
 
+def _not_a_file(mode: int) -> str:
+    """Why a spec path that is not a regular file is refused."""
+    import stat
+
+    if stat.S_ISDIR(mode):
+        kind = "a folder"
+    elif stat.S_ISFIFO(mode):
+        kind = "a named pipe (FIFO)"
+    elif stat.S_ISSOCK(mode):
+        kind = "a socket"
+    else:
+        kind = "a device"
+    return f"is {kind}, not a regular file; a spec is read only from a regular file"
+
+
 def parse_spec(text: str, path: Path | str) -> NetworkSpec | EquationSpec:
     """Validate the TOML ``text`` read from ``path``."""
+    if len(text) > MAX_SPEC_BYTES:
+        raise SpecError(
+            path,
+            "",
+            f"the text is {len(text)} characters; a spec is at most "
+            f"{MAX_SPEC_BYTES} (1 MiB)",
+        )
     try:
         data = tomllib.loads(text.removeprefix("\ufeff"))
     except tomllib.TOMLDecodeError as error:
         raise SpecError(path, "", f"not valid TOML ({error})") from None
+    except RecursionError:  # tomllib reads nested arrays and tables recursively
+        raise SpecError(
+            path, "", "not a spec: arrays or tables nested too deeply"
+        ) from None
     if not data:
         raise SpecError(
             path, "", "the file is empty; a spec needs name, input, layers and loss"
@@ -199,9 +275,36 @@ def spec_from_data(
 ) -> NetworkSpec | EquationSpec:
     """Validate a spec already read into a dict (as :mod:`tomllib` reads one);
     errors name ``path``. A spec with [equations] is an equation spec."""
+    _check_keys(data, path)
     if is_equation_spec(data):
         return read_equation_spec(data, path)
     return _Reader(path).network(data)
+
+
+def _check_keys(data: Any, path: Path | str) -> None:
+    """Refuse a key that is not a string anywhere in ``data``: TOML's keys always are,
+    a dict from Python may hold any (``{1: 2}``), and every check after this one
+    takes a key for a field name. Shared and cyclic parts are walked once."""
+    seen: set[int] = set()
+    stack: list[tuple[str, Any]] = [("", data)]
+    while stack:
+        where, value = stack.pop()
+        if id(value) in seen:
+            continue
+        if isinstance(value, dict):
+            seen.add(id(value))
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    raise SpecError(
+                        path,
+                        where,
+                        f"field names are strings, as TOML keys are; got {key!r} "
+                        f"({type(key).__name__})",
+                    )
+                stack.append((f"{where}.{key}" if where else key, item))
+        elif isinstance(value, (list, tuple)):
+            seen.add(id(value))
+            stack.extend((f"{where}[{i}]", item) for i, item in enumerate(value))
 
 
 class _Reader:

@@ -368,7 +368,14 @@ def test_ctrl_c_while_writing_leaves_previous_files(tmp_path, monkeypatch, capsy
 
 
 def test_ctrl_c_sent_to_the_command_leaves_previous_files(tmp_path):
-    """A real SIGINT while derive unrolls a large network (several seconds of work)."""
+    """A real SIGINT while derive unrolls a large network (several seconds of work).
+
+    The test holds the output folder's lock, as a run writing there would: should
+    the unrolling end before the signal arrives, derive waits for the lock, and the
+    signal still comes before it writes anything (it used to finish first, at times).
+    """
+    from derive.files import output_lock
+
     lines = ['name = "big"', "input = 16", 'style = "unrolled"']
     for width in (32, 32, 16):
         lines += [
@@ -387,19 +394,20 @@ def test_ctrl_c_sent_to_the_command_leaves_previous_files(tmp_path):
     # past the imports and unrolling: on a busy machine a fixed sleep can fall in the
     # imports instead.
     leader, follower = pty.openpty()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "derive", "big.toml"],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=follower,
-    )
-    os.close(follower)
-    shown = _read_terminal_until(leader, b"derive: big.toml: unrolling ", 300)
-    assert b"unrolling " in shown, shown
-    process.send_signal(signal.SIGINT)
-    process.communicate(timeout=60)
-    stderr = (shown + _read_terminal_until(leader, None, 60)).decode()
-    os.close(leader)
+    with output_lock(out):
+        process = subprocess.Popen(
+            [sys.executable, "-m", "derive", "big.toml"],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=follower,
+        )
+        os.close(follower)
+        shown = _read_terminal_until(leader, b"derive: big.toml: unrolling ", 300)
+        assert b"unrolling " in shown, shown
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=60)
+        stderr = (shown + _read_terminal_until(leader, None, 60)).decode()
+        os.close(leader)
     assert process.returncode == 130, stderr
     assert "interrupted; no file was changed" in stderr
     assert sorted(p.name for p in out.iterdir()) == ["big.py"]

@@ -1,14 +1,19 @@
 """Inputs a new user tried in order to break derive: formulas that divide by zero,
 overflow or are not real, descriptions that are not plain prose, names that shadow a
 module, output folders that cannot be written, byte-order marks, failing LaTeX, and
-``--check`` from another folder."""
+``--check`` from another folder; signals, two runs into one folder, specs that are
+not regular files, and out-of-range arguments."""
 
 from __future__ import annotations
 
 import ast
 import os
+import pty
 import shutil
+import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -20,7 +25,7 @@ from derive import files
 from derive.cli import main
 from derive.targets import SHADOWED_MODULES
 from tests.conftest import GENERATED, SPECS, generate_module
-from tests.test_cli import SEED, assert_refused, run
+from tests.test_cli import SEED, SEED_FILES, _read_terminal_until, assert_refused, run
 
 CUSTOM = SEED.replace('"relu"', '"custom"\nexpression = "{}"', 1)
 LOSS = SEED.replace('kind = "squared"', 'kind = "custom"\nexpression = "{}"')
@@ -330,3 +335,331 @@ def test_headers_name_the_spec_relative_to_the_output_folder(tmp_path):
         ).returncode
         == 0
     )
+
+
+# Issue 23: hostile and careless input.
+def previous_seed_files(seed_files: Path, out: Path) -> dict[str, bytes]:
+    """The seed network's files in ``out``, one of them an older version."""
+    shutil.copytree(seed_files, out, dirs_exist_ok=True)
+    (out / "seed_mlp.py").write_text("# previous\n")
+    return {p.name: p.read_bytes() for p in out.iterdir()}
+
+
+def contents(out: Path) -> dict[str, bytes]:
+    """Every entry of ``out`` (temporary files, backups and lock files included)."""
+    return {
+        p.name: p.read_bytes() if p.is_file() else b"<folder>" for p in out.iterdir()
+    }
+
+
+def signal_at_call(monkeypatch, function: str, call: int, number: int) -> None:
+    """Send ``number`` to this process at the ``call``-th call of ``files.os.<function>``
+    (then make the call): a signal arriving at a known point of the write."""
+    real = getattr(os, function)
+    calls = []
+
+    def signalled(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == call:
+            # raise_signal runs the Python handler before it returns: no race
+            signal.raise_signal(number)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(files.os, function, signalled)
+
+
+def test_sigterm_while_staging_removes_the_temporary_files(
+    seed_files, tmp_path, monkeypatch, capsys
+):
+    """SIGTERM used to end the process on the spot, leaving .seed_mlp.py.XXXX."""
+    before = previous_seed_files(seed_files, tmp_path)
+    capsys.readouterr()
+    signal_at_call(monkeypatch, "fdopen", 2, signal.SIGTERM)
+    handler = signal.getsignal(signal.SIGTERM)
+    assert main(["--out", str(tmp_path)]) == 143
+    assert capsys.readouterr().err == "derive: terminated; no file was changed\n"
+    assert contents(tmp_path) == before
+    assert signal.getsignal(signal.SIGTERM) == handler
+
+
+@pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_during_the_renames_puts_every_file_back(
+    seed_files, tmp_path, monkeypatch, capsys, number
+):
+    """SIGTERM between two renames used to leave the .py new, the .md and .tex old,
+    and the .derive-backup-* folder. A signal is held until the next rename, where
+    the renames done are undone."""
+    before = previous_seed_files(seed_files, tmp_path)
+    capsys.readouterr()
+    signal_at_call(monkeypatch, "replace", 2, number)
+    assert main(["--out", str(tmp_path)]) == 128 + number
+    what = "terminated" if number == signal.SIGTERM else "interrupted"
+    assert capsys.readouterr().err == f"derive: {what}; no file was changed\n"
+    assert contents(tmp_path) == before
+
+
+def test_a_signal_after_the_last_rename_says_the_files_were_written(
+    seed_files, tmp_path, monkeypatch, capsys
+):
+    previous_seed_files(seed_files, tmp_path)
+    signal_at_call(monkeypatch, "replace", 3, signal.SIGTERM)  # the third of three
+    assert main(["--out", str(tmp_path)]) == 143
+    assert (
+        capsys.readouterr().err
+        == "derive: terminated; every file was already written\n"
+    )
+    assert contents(tmp_path) == contents(seed_files)
+
+
+def run_on_terminal(*args: str, cwd: Path) -> tuple[subprocess.Popen, int]:
+    """derive started with standard error on a pseudo-terminal, where its status line
+    says what it is doing; the process and the terminal's end to read."""
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "derive", *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=follower,
+    )
+    os.close(follower)
+    return process, leader
+
+
+def finish(process: subprocess.Popen, leader: int) -> tuple[bytes, str]:
+    """Standard output, and what the terminal got to the end, once it exits."""
+    stdout, _ = process.communicate(timeout=60)
+    stderr = _read_terminal_until(leader, None, 60).decode()
+    os.close(leader)
+    return stdout, stderr
+
+
+WAITING = b"derive: waiting for another derive run writing in generated/"
+
+
+def test_a_run_waits_for_another_writing_into_the_folder(tmp_path):
+    """Two runs into one folder once left the .md of one and the .py and .tex of the
+    other. The test holds the folder's lock as another run would: derive waits for
+    it, past its derivation, with nothing written, and writes once it is released."""
+    out = tmp_path / "generated"
+    out.mkdir()
+    with files.output_lock(out):
+        process, leader = run_on_terminal(cwd=tmp_path)
+        shown = _read_terminal_until(leader, WAITING, 120)
+        assert WAITING in shown, shown
+        assert sorted(p.name for p in out.iterdir()) == [".derive.lock"]
+    stdout, stderr = finish(process, leader)
+    assert process.returncode == 0, stderr
+    assert b"wrote     generated/seed_mlp.py" in stdout
+    # the lock file went with the run that held it last
+    assert sorted(p.name for p in out.iterdir()) == sorted(SEED_FILES)
+
+
+def test_sigterm_to_a_run_waiting_for_the_lock(seed_files, tmp_path):
+    """A real SIGTERM from outside, at a known point: while derive waits for the lock
+    the test holds. Exit status 143, nothing written, nothing left."""
+    out = tmp_path / "generated"
+    before = previous_seed_files(seed_files, out)
+    with files.output_lock(out):
+        process, leader = run_on_terminal(cwd=tmp_path)
+        shown = _read_terminal_until(leader, WAITING, 120)
+        assert WAITING in shown, shown
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = finish(process, leader)
+    assert process.returncode == 143, stderr
+    assert stderr.endswith("derive: terminated; no file was changed\r\n"), stderr
+    assert stdout == b""
+    assert contents(out) == before
+
+
+def test_a_lock_held_too_long_is_one_line_and_changes_nothing(
+    seed_files, tmp_path, monkeypatch, capsys
+):
+    before = previous_seed_files(seed_files, tmp_path)
+    capsys.readouterr()
+    monkeypatch.setattr(files, "LOCK_WAIT", 0.0)  # give up at the first try
+    with files.output_lock(tmp_path):
+        assert main(["--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == (
+        f"derive: error: --out {tmp_path.as_posix()}: another derive run (process "
+        f"{os.getpid()}) is writing in this folder and still holds .derive.lock "
+        "after 0 s; no file was changed\n"
+    )
+    assert contents(tmp_path) == before
+
+
+def test_a_lock_file_left_behind_is_harmless(tmp_path, seed_files):
+    """A run killed with SIGKILL leaves .derive.lock (its lock goes with it): the
+    next run takes it and removes it, and --check does not mind it."""
+    previous_seed_files(seed_files, tmp_path)
+    (tmp_path / ".derive.lock").write_text("12345\n")
+    assert main(["--out", str(tmp_path)]) == 0
+    assert contents(tmp_path) == contents(seed_files)
+    (tmp_path / ".derive.lock").write_text("12345\n")
+    assert main(["--check", "--out", str(tmp_path)]) == 0
+
+
+def test_a_removed_lock_file_is_not_taken(tmp_path):
+    """The lock of a file the run before removed is no lock: a run waiting on it
+    takes the file now at the path, or two runs would both hold "the" lock."""
+    import fcntl
+
+    with files.output_lock(tmp_path):
+        stale = os.open(tmp_path / ".derive.lock", os.O_RDONLY)
+    try:
+        assert not (tmp_path / ".derive.lock").exists()
+        fcntl.flock(stale, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free: nobody holds it
+        assert not files._is_at(stale, tmp_path / ".derive.lock")
+        with files.output_lock(tmp_path):
+            held = tmp_path / ".derive.lock"
+            assert held.exists() and held.read_text() == f"{os.getpid()}\n"
+    finally:
+        os.close(stale)
+
+
+def test_sigterm_to_audit_kills_the_module_process(tmp_path):
+    """SIGTERM to ``derive audit`` alone (not its process group, as Ctrl-C reaches)
+    used to leave the audited module running, here in an infinite loop."""
+    marker = tmp_path / "pid"
+    module = tmp_path / "hangs.py"
+    module.write_text(
+        "import os\n"
+        f"open({str(marker)!r} + '.new', 'w').write(str(os.getpid()))\n"
+        f"os.replace({str(marker)!r} + '.new', {str(marker)!r})\n"
+        "while True:\n    pass\n"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "derive", "audit", str(SPECS / "seed.toml"), str(module)]
+        + ["--timeout", "600"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)  # waiting for the module to be running: not a race
+    assert marker.exists(), process.communicate(timeout=60)
+    child = int(marker.read_text())
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=60)
+    assert (process.returncode, stdout, stderr) == (
+        143,
+        "",
+        "derive audit: terminated\n",
+    )
+    with pytest.raises(ProcessLookupError):  # killed and waited for: gone
+        os.kill(child, 0)
+
+
+def test_a_spec_is_read_only_from_a_regular_file(tmp_path, capsys):
+    folder = tmp_path / "specs"
+    folder.mkdir()
+    os.mkfifo(folder / "x.toml")
+    long_name = "a" * 300 + ".toml"
+    deep = "a/" * 2100 + "seed.toml"
+    big = tmp_path / "big.toml"
+    big.write_bytes(SEED.encode() + b"#" * (1 << 20))
+    (tmp_path / "deep.toml").write_text("x = " + "[" * 100_000)
+    for spec, message in (
+        (str(folder / "x.toml"), "is a named pipe (FIFO), not a regular file"),
+        ("/dev/zero", "is a device, not a regular file"),
+        (long_name, "cannot read the file (File name too long)"),
+        (deep, "cannot read the file (File name too long)"),
+        (
+            str(big),
+            f"the file is {big.stat().st_size} bytes; a spec is at most 1048576",
+        ),
+        (str(tmp_path / "deep.toml"), "not a spec: arrays or tables nested too deeply"),
+    ):
+        assert main([spec, "--out", str(tmp_path / "out")]) == 2, spec
+        captured = capsys.readouterr()
+        assert captured.err.startswith(f"derive: error: {spec}: {message}"), captured
+        assert captured.err.count("\n") == 1 and captured.out == ""
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_fifo_in_a_spec_folder_does_not_block(tmp_path):
+    """``derive specs/`` with a FIFO named x.toml there used to wait forever for a
+    writer (a timeout here, in case it does again)."""
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "seed.toml").write_text(SEED)
+    os.mkfifo(tmp_path / "specs" / "x.toml")
+    result = subprocess.run(
+        [sys.executable, "-m", "derive", "specs"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr == (
+        "derive: error: specs/x.toml: is a named pipe (FIFO), not a regular file; "
+        "a spec is read only from a regular file\n"
+    )
+    assert not (tmp_path / "generated").exists()
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "allowed"),
+    [
+        ("--timeout", "inf", "a number of seconds above 0, at most 86400"),
+        ("--timeout", "nan", "a number of seconds above 0, at most 86400"),
+        ("--timeout", "0", "a number of seconds above 0, at most 86400"),
+        ("--seed", "-5", "an integer from 0"),
+        ("--seed", "1.5", "an integer from 0"),
+        ("--points", "100000000", "an integer from 0 to 100000"),
+        ("--rtol", "inf", "a number above 0, at most 1"),
+    ],
+)
+def test_audit_arguments_out_of_range_are_one_line(capsys, option, value, allowed):
+    with pytest.raises(SystemExit) as exit:
+        main(["audit", "seed.toml", "module.py", option, value])
+    assert exit.value.code == 2
+    assert capsys.readouterr().err == (
+        f"derive audit: error: argument {option}: must be {allowed}, got '{value}'; "
+        "see derive audit --help\n"
+    )
+
+
+def test_an_unknown_option_is_one_line(capsys):
+    with pytest.raises(SystemExit) as exit:
+        main(["--chek"])
+    assert exit.value.code == 2
+    assert capsys.readouterr().err == (
+        "derive: error: unrecognized arguments: --chek; see derive --help\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({1: 2}, "<dict>: field names are strings, as TOML keys are; got 1 (int)"),
+        (
+            {"sizes": {1: 3}, "equations": {"y": "x"}},
+            "<dict>: sizes: field names are strings, as TOML keys are; got 1 (int)",
+        ),
+        (
+            {"name": "net", "layers": [{"width": 2, None: 1}]},
+            "<dict>: layers[0]: field names are strings, as TOML keys are; got None",
+        ),
+    ],
+)
+def test_a_dict_with_a_key_that_is_not_a_string_is_a_spec_error(data, message):
+    import derive
+    from derive.errors import SpecError
+
+    with pytest.raises(SpecError) as error:
+        derive.build(data)
+    assert str(error.value).startswith(message)
+
+
+def test_api_text_and_paths_that_are_not_specs_are_spec_errors(tmp_path):
+    import derive
+    from derive.errors import SpecError
+
+    with pytest.raises(SpecError, match=r"the text is 1048582 characters; a spec"):
+        derive.build("x = 1\n" + " " * (1 << 20))
+    with pytest.raises(SpecError, match=r"cannot read the file \(File name too long\)"):
+        derive.build("a" * 300)
+    with pytest.raises(SpecError, match=r"is a folder, not a regular file"):
+        derive.build(tmp_path)
