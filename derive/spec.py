@@ -62,6 +62,7 @@ from derive.errors import SpecError
 from derive.expressions import FormulaError
 from derive.functions import PRIMITIVES
 from derive.losses import LOSSES, make_loss
+from derive.reserved import LAYER_MODULE_NAMES, reserved
 from derive.targets import DEFAULT_TARGET, TARGETS, shadowing
 
 SHAPES = ("torch", "problem_set")
@@ -91,36 +92,12 @@ LOSS_FIELDS = ("kind", "reduction", "delta", "expression")
 
 
 _FUNCTION_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-#: Names the generated module uses itself, which a custom function must not take.
-_RESERVED = frozenset(
-    {
-        *(a for a in ACTIVATIONS if a != "custom"),
-        *PRIMITIVES,
-        "mlp",
-        "loss",
-        "forward",
-        "gradients",
-        "numpy",
-        "scipy",
-        "xp",
-        "array_namespace",
-        "device",
-        "math",
-        "logsumexp",
-        "overload",
-        "annotations",
-        "x",
-        "y",
-        "lse",
-        "params",
-        "values",
-        "arrays",
-        "variable_dict",
-        "y_predicted",
-        "y_observed",
-    }
-)
-_VALUE_NAME = re.compile(r"^([rh]\d+|d_loss_d_.*|.*_derivative)$")
+#: The module's own functions, which a custom function must not be named: the
+#: activations it may define, and the helpers their formulas use.
+_OWN_FUNCTIONS = frozenset({*(a for a in ACTIVATIONS if a != "custom"), *PRIMITIVES})
+#: The network's values and parameters (r0, h0, W0, b0; W is upper-case), their
+#: gradients and the derivatives of functions.
+_VALUE_NAME = re.compile(r"^([rhb]\d+|d_loss_d_.*|.*_derivative)$")
 
 
 @dataclass(frozen=True)
@@ -536,14 +513,17 @@ class _Reader:
             not isinstance(value, str)
             or not _FUNCTION_NAME.match(value)
             or keyword.iskeyword(value)
-            or value in _RESERVED
+            or value in _OWN_FUNCTIONS
+            or value in LAYER_MODULE_NAMES
+            or reserved(value)
             or _VALUE_NAME.match(value)
         ):
             raise self.fail(
                 field,
                 f"got {value!r}; must be a lowercase Python identifier (a-z, 0-9, _) "
                 "that the generated module does not use itself (not a built-in "
-                "activation, not mlp, loss, forward, gradients, x, y, r0, h0, ...)",
+                "activation or a Python built-in such as len, not mlp, loss, forward, "
+                "gradients, x, y, r0, h0, b0, ...)",
             )
         return value
 
