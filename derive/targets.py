@@ -43,6 +43,28 @@ def shadowing(name: str) -> str:
     )
 
 
+#: The numpy target's checks: what ``numpy.asarray`` cannot read, named. A torch
+#: tensor that requires grad raises torch's ``RuntimeError`` ("Can't call numpy() on
+#: Tensor that requires grad"), one on a GPU a ``TypeError``, neither naming the
+#: argument; the module's own backward pass needs no autograd, so ``.detach()`` loses
+#: nothing, and the array_api target computes on the tensors themselves. Only the
+#: slow path gets here: a float64 NumPy array never reaches ``asarray``.
+_UNREADABLE = (
+    "except (RuntimeError, TypeError) as error:  # a torch tensor, say\n"
+    '    if getattr({value}, "requires_grad", False) is True:\n'
+    "        raise TypeError(\n"
+    '            f"{{name}} is a {{type({value}).__name__}} that requires grad, which "\n'
+    '            "NumPy cannot read; pass it through .detach() (this module computes "\n'
+    '            "the gradients itself, without autograd), or derive the spec with "\n'
+    "            'target = \"array_api\" to compute on the tensors directly'\n"
+    "        ) from None\n"
+    "    raise TypeError(\n"
+    '        f"{{name}} is a {{type({value}).__name__}} that NumPy cannot read as an "\n'
+    '        f"array ({{error}}); pass a NumPy array or nested lists of numbers"\n'
+    "    ) from None"
+)
+
+
 @dataclass(frozen=True)
 class Target:
     """One array library: its printer, imports and the code lines that differ."""
@@ -65,7 +87,11 @@ class Target:
     namespace_argument: str = ""
     #: What the argument checks (templates/checks.py.j2) do with what is not a float
     #: array, said in the module's docstring.
-    conversions: str = "lists and integers become float64 arrays"
+    conversions: str = (
+        "lists and integers become float64 arrays; a torch tensor that requires grad "
+        "raises ``TypeError`` (pass ``tensor.detach()``, or derive with ``target = "
+        '"array_api"``)'
+    )
     #: The checks' fast path: statements before it (in its ``try``), a condition
     #: first in it, the type every array must have, and its dtype test
     #: (``array{dtype_of} == {float_dtype}``).
@@ -86,9 +112,9 @@ class Target:
         "    array = numpy.asarray({value})\n"
         "except ValueError as error:  # nested lists of different lengths\n"
         '    raise ValueError(f"{{name}} is not an array of shape {{shape}} ({{error}})")'
-        " from None"
+        " from None\n" + _UNREADABLE
     )
-    labels_from: str = "array = numpy.asarray({value})"
+    labels_from: str = "try:\n    array = numpy.asarray({value})\n" + _UNREADABLE
     #: Checks of an array ``{0}``: its samples, whether its dtype is integral or
     #: boolean, integral, not floating; its smallest and largest element.
     batch_size: str = "len({0})"
@@ -193,7 +219,9 @@ TARGETS: dict[str, Target] = {
             "namespace with ``array_api_compat.array_namespace(x, y)`` and returns "
             "arrays of that library, on the same device. Parameters may be NumPy arrays "
             "when the data are Dask arrays. Functions that take ``xp`` use that "
-            "namespace instead of looking it up again."
+            "namespace instead of looking it up again. Torch tensors that require grad "
+            "are computed on with torch's operations: the results stay in its graph "
+            "and can be differentiated again."
         ),
         styles=("vectorized",),
         refuses={sp.erf: "the array API standard (2023.12) has no erf"},

@@ -41,12 +41,17 @@ ReLU at its kink: the derivative of relu at exactly 0 is taken as 0, as in torch
 
 Use: ``forward(params, x, y)`` returns every value above, the loss
 included, keyed by name; ``loss(params, x, y)`` and
-``gradients(params, x, y)``, a dict keyed like ``params``. Inputs
-go in the order of ``INPUT_SHAPES`` or by keyword; ``params`` is a dict of arrays
-keyed by name (shapes in ``PARAMETER_SHAPES``). Names, shapes and batch sizes are
-checked. One ``d_loss_d_*`` function per value and parameter takes the dict
-``forward`` returns and the arrays its formula needs, in the problem set's style.
-NaN and inf pass through, as in NumPy and torch.
+``gradients(params, x, y)``, a dict keyed like ``params``.
+
+Inputs go in the order of ``INPUT_SHAPES`` or by keyword; ``params`` is a dict of
+arrays keyed by name (shapes in ``PARAMETER_SHAPES``). Names, shapes and batch sizes
+are checked, and what does not fit raises ``ValueError`` or ``TypeError`` naming it:
+an empty batch (0 samples) too, as a mean over no samples has no value; lists and
+integers become float64 arrays; a torch tensor that requires grad raises
+``TypeError`` (pass ``tensor.detach()``, or derive with ``target = "array_api"``).
+One ``d_loss_d_*`` function per value and parameter takes the dict ``forward``
+returns and the arrays its formula needs, in the problem set's style. NaN and inf
+pass through, as in NumPy and torch.
 """
 
 from __future__ import annotations
@@ -314,16 +319,34 @@ def gradients(
 
 def _parameters(params: Mapping[str, ArrayLike]) -> dict[str, NDArray[Any]]:
     """``params`` as arrays, after checking their names and shapes."""
-    unknown = sorted(set(params) - set(PARAMETER_SHAPES))
+    # A dict passes on its type alone, ahead of the slower ABC test; anything else
+    # (None, a list of arrays, a string) would fail below without naming params.
+    if type(params) is not dict and not isinstance(params, Mapping):
+        raise TypeError(_not_a_mapping(params))
+    unknown = params.keys() - PARAMETER_SHAPES.keys()
     if unknown:
         expected = ", ".join(PARAMETER_SHAPES)
-        raise ValueError(f"unknown parameter {unknown[0]!r}; expected {expected}")
+        first = sorted(unknown, key=str)[0]  # key=str: names of mixed types sort
+        raise ValueError(f"unknown parameter {first!r}; expected {expected}")
     arrays = {}
     for name, shape in PARAMETER_SHAPES.items():
         if name not in params:
             raise ValueError(f"missing parameter {name!r} of shape {shape}")
         arrays[name] = _checked("parameter", name, params[name], shape, {})
     return arrays
+
+
+def _not_a_mapping(params: object) -> str:
+    """What the ``TypeError`` says of ``params`` that is not a mapping."""
+    message = (
+        "params must be a dict of arrays keyed by parameter name "
+        f"({', '.join(PARAMETER_SHAPES)}), got {type(params).__name__}"
+    )
+    if isinstance(params, (list, tuple)):
+        message += (
+            "; for arrays in that order, pass dict(zip(PARAMETER_SHAPES, params))"
+        )
+    return message
 
 
 def _inputs(
@@ -362,12 +385,26 @@ def _checked(
 ) -> NDArray[Any]:
     """``value`` as an array of ``shape``: a ValueError names the array, the axis and
     both sizes. ``batch`` remembers the first batch size seen. Arrays of floats pass
-    as they are; lists and integers become float64 arrays."""
+    as they are; lists and integers become float64 arrays; a torch tensor that
+    requires grad raises ``TypeError`` (pass ``tensor.detach()``, or derive with
+    ``target = "array_api"``)."""
     name = f"{kind} {key!r}"
     try:
         array = numpy.asarray(value)
     except ValueError as error:  # nested lists of different lengths
         raise ValueError(f"{name} is not an array of shape {shape} ({error})") from None
+    except (RuntimeError, TypeError) as error:  # a torch tensor, say
+        if getattr(value, "requires_grad", False) is True:
+            raise TypeError(
+                f"{name} is a {type(value).__name__} that requires grad, which "
+                "NumPy cannot read; pass it through .detach() (this module computes "
+                "the gradients itself, without autograd), or derive the spec with "
+                'target = "array_api" to compute on the tensors directly'
+            ) from None
+        raise TypeError(
+            f"{name} is a {type(value).__name__} that NumPy cannot read as an "
+            f"array ({error}); pass a NumPy array or nested lists of numbers"
+        ) from None
     if array.dtype.kind in "biu":
         array = array.astype(numpy.float64)
     elif array.dtype.kind != "f":
@@ -382,8 +419,18 @@ def _checked(
     for axis, (size, expected) in enumerate(zip(array.shape, shape, strict=True)):
         axis_name = AXES[key][axis]
         if expected == "batch":
-            first = batch.setdefault("batch", (key, size))
-            if size != first[1]:
+            first = batch.get("batch")
+            if first is None:
+                # Refused like the [[layers]] form's: the mean over no samples is
+                # 0/0 (nan in the loss, ZeroDivisionError in the gradient), and
+                # nan parameters after an update help no one.
+                if not size:
+                    raise ValueError(
+                        f"{name} has an empty batch (shape {array.shape}, axis "
+                        f"{axis}); expected 1 or more samples"
+                    )
+                batch["batch"] = (key, size)
+            elif size != first[1]:
                 raise ValueError(
                     f"{name} has batch size {size} (axis {axis}), but "
                     f"{first[0]!r} has batch size {first[1]}"

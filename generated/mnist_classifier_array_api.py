@@ -54,7 +54,9 @@ Written for the Python array API standard (2023.12): every function takes arrays
 one library (NumPy, torch, JAX, CuPy, Dask, ...), finds its namespace with
 ``array_api_compat.array_namespace(x, y)`` and returns arrays of that library, on
 the same device. Parameters may be NumPy arrays when the data are Dask arrays.
-Functions that take ``xp`` use that namespace instead of looking it up again.
+Functions that take ``xp`` use that namespace instead of looking it up again. Torch
+tensors that require grad are computed on with torch's operations: the results stay
+in its graph and can be differentiated again.
 """
 
 from __future__ import annotations
@@ -324,9 +326,14 @@ def _converted(params: Any, x: Any, y: Any) -> tuple[Any, ...]:
     ``ValueError`` (``TypeError`` for a wrong type) naming the first that does not
     fit."""
     if not isinstance(params, Mapping):
+        order = (
+            "; for arrays in that order, pass dict(zip(PARAMETER_SHAPES, params))"
+            if isinstance(params, (list, tuple))
+            else ""
+        )
         raise TypeError(
             "params must be a dict of arrays keyed by parameter name "
-            f"({', '.join(PARAMETER_SHAPES)}), got {type(params).__name__}"
+            f"({', '.join(PARAMETER_SHAPES)}), got {type(params).__name__}{order}"
         )
     unknown = sorted(set(params) - set(PARAMETER_SHAPES), key=str)
     if unknown:

@@ -43,8 +43,10 @@ Two ways in:
 
 Every entry point that takes a target checks it. The generic ones check every
 argument: a wrong name or shape, or values that are not real numbers, raise
-``ValueError`` or ``TypeError`` naming it; lists and integers become float64 arrays.
-NaN and inf pass through, as in NumPy and torch.
+``ValueError`` or ``TypeError`` naming it; lists and integers become float64 arrays;
+a torch tensor that requires grad raises ``TypeError`` (pass ``tensor.detach()``, or
+derive with ``target = "array_api"``). NaN and inf pass through, as in NumPy and
+torch.
 """
 
 from __future__ import annotations
@@ -263,9 +265,14 @@ def _converted(params: Any, x: Any, y: Any) -> tuple[Any, ...]:
     ``ValueError`` (``TypeError`` for a wrong type) naming the first that does not
     fit."""
     if not isinstance(params, Mapping):
+        order = (
+            "; for arrays in that order, pass dict(zip(PARAMETER_SHAPES, params))"
+            if isinstance(params, (list, tuple))
+            else ""
+        )
         raise TypeError(
             "params must be a dict of arrays keyed by parameter name "
-            f"({', '.join(PARAMETER_SHAPES)}), got {type(params).__name__}"
+            f"({', '.join(PARAMETER_SHAPES)}), got {type(params).__name__}{order}"
         )
     unknown = sorted(set(params) - set(PARAMETER_SHAPES), key=str)
     if unknown:
@@ -287,6 +294,18 @@ def _array(name: str, value: Any, shape: tuple[int | str, ...]) -> NDArray[Any]:
         array = numpy.asarray(value)
     except ValueError as error:  # nested lists of different lengths
         raise ValueError(f"{name} is not an array of shape {shape} ({error})") from None
+    except (RuntimeError, TypeError) as error:  # a torch tensor, say
+        if getattr(value, "requires_grad", False) is True:
+            raise TypeError(
+                f"{name} is a {type(value).__name__} that requires grad, which "
+                "NumPy cannot read; pass it through .detach() (this module computes "
+                "the gradients itself, without autograd), or derive the spec with "
+                'target = "array_api" to compute on the tensors directly'
+            ) from None
+        raise TypeError(
+            f"{name} is a {type(value).__name__} that NumPy cannot read as an "
+            f"array ({error}); pass a NumPy array or nested lists of numbers"
+        ) from None
     if array.dtype.kind in "biu":
         array = array.astype(numpy.float64)
     elif array.dtype.kind != "f":

@@ -238,9 +238,14 @@ def _check(params: Any, x: Any, y: Any = None) -> None:
     parameter, ``x`` or ``y`` that does not fit (the slow path, taken only when the
     fast one failed)."""
     if not isinstance(params, Mapping):
+        order = (
+            "; for values in that order, pass dict(zip(PARAMETER_SHAPES, params))"
+            if isinstance(params, (list, tuple))
+            else ""
+        )
         raise TypeError(
             "params must be a dict of nested lists keyed by parameter name "
-            f"({', '.join(PARAMETER_SHAPES)}), got {type(params).__name__}"
+            f"({', '.join(PARAMETER_SHAPES)}), got {type(params).__name__}{order}"
         )
     unknown = sorted(set(params) - set(PARAMETER_SHAPES), key=str)
     if unknown:
