@@ -70,8 +70,15 @@ class Column:
 
 @dataclass(frozen=True)
 class Node:
-    """A value in the diagram of the graph, at a column (its depth) and a row."""
+    """A value in the diagram of the graph, at a column (its depth) and a row.
 
+    ``key`` names it in the diagrams' own languages (TikZ, Mermaid): ``n0``, ``n1``,
+    ..., made here, never from the value's name, which may be a word either language
+    reserves (Mermaid's ``end``, ``style``, ``subgraph``) or reads as syntax (``o``
+    and ``x`` after an arrow are Mermaid's edge ends; ``_`` is no TikZ name).
+    """
+
+    key: str
     code: str
     latex: str
     role: str
@@ -86,7 +93,7 @@ class GraphDiagram:
     ``skips`` marks an edge that jumps over a column (a residual connection)."""
 
     nodes: tuple[Node, ...]
-    edges: tuple[tuple[str, str, bool], ...]  # source, user, skips
+    edges: tuple[tuple[str, str, bool], ...]  # source's key, user's key, skips
     spacing: float  # centimetres between columns
 
 
@@ -300,12 +307,15 @@ def _graph_diagram(network: Graph, latex: DeriveLatexPrinter) -> GraphDiagram:
     columns: dict[int, list[Value]] = {}
     for value in network:
         columns.setdefault(depth[value.name], []).append(value)
-    nodes = []
+    nodes: list[Node] = []
+    keys: dict[str, str] = {}
     for column, values in sorted(columns.items()):
         for row, value in enumerate(values):
             axes = " x ".join(a.name for a in value.axes) or "scalar"
+            keys[value.name] = f"n{len(nodes)}"
             nodes.append(
                 Node(
+                    keys[value.name],
                     value.name,
                     value.latex,
                     value.role.value,
@@ -317,8 +327,8 @@ def _graph_diagram(network: Graph, latex: DeriveLatexPrinter) -> GraphDiagram:
     given = (Role.INPUT, Role.PARAMETER)
     edges = tuple(
         (
-            source.name,
-            user.name,
+            keys[source.name],
+            keys[user.name],
             source.role not in given and depth[user.name] - depth[source.name] > 1,
         )
         for source, user in network.edges()

@@ -52,7 +52,16 @@ def pdflatex() -> str:
 
 def compile_tex(tex: str, name: str) -> Compiled:
     """Compile the LaTeX source ``tex`` (a generated ``NAME.tex``) to PDF."""
-    command = [pdflatex(), "-interaction=nonstopmode", "-halt-on-error", f"{name}.tex"]
+    # No shell escape, not even TeX Live's restricted one: a document runs no program
+    # (text from the spec is escaped, so none reaches TeX as \write18; this is the
+    # second wall).
+    command = [
+        pdflatex(),
+        "-no-shell-escape",
+        "-interaction=nonstopmode",
+        "-halt-on-error",
+        f"{name}.tex",
+    ]
     environment = {**os.environ, "SOURCE_DATE_EPOCH": "0", "FORCE_SOURCE_DATE": "1"}
     with tempfile.TemporaryDirectory(prefix="derive-pdf-") as folder:
         (Path(folder) / f"{name}.tex").write_text(tex, encoding="utf-8")

@@ -8,6 +8,7 @@ of math in them was printed by a SymPy printer before it got there.
 from __future__ import annotations
 
 import contextlib
+import html
 import re
 import subprocess
 import textwrap
@@ -29,6 +30,7 @@ from derive.equations import EquationSpec
 from derive.errors import DerivationError, DeriveError
 from derive.loading import load_module
 from derive.network import build
+from derive.printing.latex import tex_text
 from derive.progress import Status, quiet
 from derive.python_module import (
     EquationContext,
@@ -63,19 +65,12 @@ def _python_tuple(shape: tuple) -> str:
     return repr(tuple(shape))
 
 
-def _tex_escape(text: str) -> str:
-    special = {c: "\\" + c for c in "&%$#_{}"}
-    special.update(
-        {
-            "~": r"\textasciitilde{}",
-            "^": r"\textasciicircum{}",
-            "\\": r"\textbackslash{}",
-        }
-    )
-    return "".join(special.get(c, c) for c in text)
-
-
-_URL = re.compile(r"https?://[^\s{}\\]*[^\s{}\\.,;:!?)]")
+#: A character of a URL in a description: printable ASCII but a brace or a backslash
+#: (``\\url`` reads the URL verbatim, up to a brace) and the quotes and angle brackets
+#: no URL holds unencoded (they may close the text around it).
+_URL_CHARACTER = r"""(?:(?![{}\\"'<>`])[!-~])"""
+#: A URL, without the punctuation that ends a sentence after it.
+_URL = re.compile(rf"https?://{_URL_CHARACTER}*(?![.,;:!?)]){_URL_CHARACTER}")
 
 
 def _tex_prose(text: str) -> str:
@@ -83,9 +78,83 @@ def _tex_prose(text: str) -> str:
     across lines (url.sty takes them verbatim)."""
     pieces, start = [], 0
     for match in _URL.finditer(text):
-        pieces += [_tex_escape(text[start : match.start()]), rf"\url{{{match[0]}}}"]
+        pieces += [tex_text(text[start : match.start()]), rf"\url{{{match[0]}}}"]
         start = match.end()
-    return "".join([*pieces, _tex_escape(text[start:])])
+    return "".join([*pieces, tex_text(text[start:])])
+
+
+def _visible(text: str) -> str:
+    """``text`` with each character that is not printable (a newline, an escape, a
+    bidi control, a byte of a file name that is not UTF-8) as its Python escape,
+    ``\\n``: shown, rather than ending a line or reordering the text around it."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+#: ASCII punctuation that CommonMark (and GitHub's tables, strikethrough and math)
+#: reads as markup inside a line; a backslash before it is CommonMark's escape.
+#: ``_`` between two letters or digits opens and closes nothing, and stays as it is
+#: (``y_predicted``); ``<``, ``>`` and ``&`` become HTML's entities.
+_MARKDOWN_INLINE = re.compile(r"[\\`*\[\]~|$]|(?<![^\W_])_|_(?![^\W_])")
+#: What opens a block at the start of a line: a heading, a list item, a thematic
+#: break or a setext underline, an ordered list item (``1.``, ``1)``); ``>``, ``<``,
+#: ``*``, ``|`` and fences are escaped wherever they stand.
+_MARKDOWN_BLOCK = re.compile(r"^([#+=-])|^(\d+)([.)])")
+
+
+def _markdown_text(text: str) -> str:
+    """``text`` (from a spec: a description) as Markdown that renders as the text
+    itself: no HTML, no emphasis, link, code, math or heading of its own.
+
+    It is one line (:func:`_visible` shows every line break as ``\\n``), so only its
+    start can open a block; leading spaces, which would make a code block, go."""
+    escaped = html.escape(_visible(text), quote=False).lstrip()
+    escaped = _MARKDOWN_INLINE.sub(lambda m: "\\" + m[0], escaped)
+    return _MARKDOWN_BLOCK.sub(
+        lambda m: f"\\{m[1]}" if m[1] else f"{m[2]}\\{m[3]}", escaped
+    )
+
+
+def _markdown_code(text: str) -> str:
+    """``text`` (a file name) as a Markdown code span, which shows it verbatim.
+
+    CommonMark's rule: the span is fenced by more backticks than any run in the text,
+    and padded with a space (which the renderer drops) where the text begins or ends
+    with a backtick, or with a space at both ends. A plain path keeps one backtick
+    on each side.
+    """
+    text = _visible(text)
+    fence = "`" * (1 + max(map(len, re.findall("`+", text)), default=0))
+    padded = (
+        text[:1] == "`"
+        or text[-1:] == "`"
+        or (text[:1] == " " and text[-1:] == " " and text.strip())
+    )
+    return f"{fence} {text} {fence}" if padded else f"{fence}{text}{fence}"
+
+
+def _html_comment(text: str) -> str:
+    """``text`` as it may stand inside ``<!-- ... -->``: a ``-`` after a ``-`` as
+    ``\\x2d`` (the header's escapes are Python's), so that no ``-->`` or ``--!>``
+    in a file name ends the comment and shows the rest, or hides the document."""
+    return re.sub(r"(?<=-)-", r"\\x2d", text)
+
+
+#: Mermaid's entity escapes (``#quot;``, ``#35;``) for what would end a quoted label,
+#: or be read as HTML, an entity or a Markdown string in it.
+_MERMAID = {
+    "#": "#35;",
+    '"': "#quot;",
+    "<": "#lt;",
+    ">": "#gt;",
+    "&": "#amp;",
+    "`": "#96;",
+    "|": "#124;",
+}
+
+
+def _mermaid_label(text: str) -> str:
+    """``text`` for a quoted Mermaid label, ``"..."``: shown as written."""
+    return "".join(_MERMAID.get(c, c) for c in _visible(text))
 
 
 def _docstring_text(text: str, width: int = 84) -> str:
@@ -150,8 +219,11 @@ def _environment(latex: bool) -> jinja2.Environment:
         comment_end_string=comment[1],
     )
     environment.filters["pytuple"] = _python_tuple
-    environment.filters["texescape"] = _tex_escape
+    environment.filters["texescape"] = tex_text
     environment.filters["texprose"] = _tex_prose
+    environment.filters["mdtext"] = _markdown_text
+    environment.filters["mdcode"] = _markdown_code
+    environment.filters["mermaid"] = _mermaid_label
     environment.filters["docstring"] = _docstring_text
     return environment
 
@@ -242,8 +314,9 @@ def documents(document: DocumentContext, source: str) -> tuple[str, str]:
     tex = latex.get_template("derivation.tex.j2").render(
         header=header(source, "%"), doc=document, version=__version__
     )
+    comment = _html_comment(header(source, ""))
     markdown = latex.get_template("derivation.md.j2").render(
-        header=f"<!--\n{header(source, '')}\n-->", doc=document, version=__version__
+        header=f"<!--\n{comment}\n-->", doc=document, version=__version__
     )
     return tex, format_with_ruff(markdown, f"{document.name}.md")
 

@@ -183,7 +183,7 @@ def test_sizes_stay_symbolic_in_a_wide_network():
 def test_markdown_has_the_diagram_and_math_blocks():
     markdown = (GENERATED / "mnist_classifier.md").read_text()
     assert "```mermaid\nflowchart LR" in markdown
-    assert 'x -->|"W0, b0"| h0' in markdown
+    assert 'n0 -->|"W0, b0"| n1' in markdown
     assert markdown.count("$$") % 2 == 0 and markdown.count("$$") > 20
 
 

@@ -11,12 +11,13 @@ elementwise and prints with ``\\odot``; ``MatProd`` prints as juxtaposition.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
 import sympy as sp
 from sympy.printing.conventions import split_super_sub
-from sympy.printing.latex import LatexPrinter
+from sympy.printing.latex import LatexPrinter, greek_letters_set, translate
 from sympy.printing.precedence import PRECEDENCE
 
 from derive.passes.to_array import (
@@ -40,11 +41,28 @@ LINE = 52
 CONTINUED = " \\\\\n &\\qquad "
 
 
+#: A name SymPy's convention splits into base, subscripts and superscripts that each
+#: print as themselves: a letter then letters or digits, each script not empty.
+_SPLIT_BASE = re.compile(r"[A-Za-z][A-Za-z0-9]*")
+_SPLIT_SCRIPT = re.compile(r"[A-Za-z0-9]+")
+
+
 def default_latex(name: str) -> str:
     """A name from a spec as LaTeX, split as SymPy splits symbol names: ``W_q`` as
     ``W_{q}``, ``h0_in`` as ``h_{0,\\mathrm{in}}``; a word is upright
-    (``\\mathrm{scores}``), as a multi-letter name is not a product of letters."""
+    (``\\mathrm{scores}``), as a multi-letter name is not a product of letters.
+
+    A name the split would not print as itself (``_``, ``__x``, ``x_``, ``_1``: SymPy
+    leaves a base starting with ``_``, whose ``_`` TeX reads as a subscript, or an
+    empty script) is upright as written, its underscores escaped:
+    ``\\mathrm{\\_\\_x}``; so every identifier prints as valid LaTeX, and as itself.
+    """
     base, supers, subs = split_super_sub(name)
+    if not (
+        _SPLIT_BASE.fullmatch(base)
+        and all(_SPLIT_SCRIPT.fullmatch(s) for s in (*supers, *subs))
+    ):
+        return rf"\mathrm{{{tex_text(name)}}}"
 
     def word(text: str) -> str:
         return rf"\mathrm{{{text}}}" if len(text) > 1 and text.isalpha() else text
@@ -55,6 +73,172 @@ def default_latex(name: str) -> str:
     if supers:
         text += "^{" + ",".join(word(s) for s in supers) + "}"
     return text
+
+
+#: Printable ASCII that TeX reads as markup, or that the default font encoding (OT1)
+#: prints as another character (``<`` as ``¡``, ``|`` as an em dash, ``"`` as a
+#: closing quote), each as the command that prints it as itself. The commands OT1
+#: lacks a glyph for (``\\textquotedbl``, ``\\textasciigrave``; ``\\_``, ``~``, ``^``
+#: print as a rule or an accent) are declared in ``derivation.tex.j2``.
+_TEX_ASCII = {
+    "\\": r"\textbackslash{}",
+    "{": r"\{",
+    "}": r"\}",
+    "#": r"\#",
+    "$": r"\$",
+    "%": r"\%",
+    "&": r"\&",
+    "_": r"\_",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
+    "|": r"\textbar{}",
+    '"': r"\textquotedbl{}",
+    "`": r"\textasciigrave{}",
+}
+#: Characters beyond ASCII that print with the fonts every TeX installation has
+#: (OT1 and the math fonts; none needs TS1 or T1, whose fonts are often missing).
+_TEX_UNICODE = {
+    "¡": r"\textexclamdown{}",
+    "¿": r"\textquestiondown{}",
+    "–": r"\textendash{}",
+    "—": r"\textemdash{}",
+    "‘": r"\textquoteleft{}",
+    "’": r"\textquoteright{}",
+    "“": r"\textquotedblleft{}",
+    "”": r"\textquotedblright{}",
+    "ß": r"\ss{}",
+    "æ": r"\ae{}",
+    "Æ": r"\AE{}",
+    "œ": r"\oe{}",
+    "Œ": r"\OE{}",
+    "ø": r"\o{}",
+    "Ø": r"\O{}",
+    "ł": r"\l{}",
+    "Ł": r"\L{}",
+    "ı": r"\i{}",
+    "ȷ": r"\j{}",
+    **{
+        c: rf"\ensuremath{{{command}}}"
+        for c, command in {
+            "×": r"\times",
+            "·": r"\cdot",
+            "±": r"\pm",
+            "−": "-",
+            "•": r"\bullet",
+            "†": r"\dagger",
+            "‡": r"\ddagger",
+            "°": r"^{\circ}",
+            "→": r"\rightarrow",
+            "←": r"\leftarrow",
+            "↔": r"\leftrightarrow",
+            "⇒": r"\Rightarrow",
+            "⇔": r"\Leftrightarrow",
+            "≤": r"\leq",
+            "≥": r"\geq",
+            "≠": r"\neq",
+            "≈": r"\approx",
+            "≡": r"\equiv",
+            "∞": r"\infty",
+            "∂": r"\partial",
+            "∇": r"\nabla",
+            "∑": r"\sum",
+            "∏": r"\prod",
+            "∫": r"\int",
+            "√": r"\surd",
+            "∈": r"\in",
+            "∉": r"\notin",
+            "∀": r"\forall",
+            "∃": r"\exists",
+            "∅": r"\emptyset",
+            "∩": r"\cap",
+            "∪": r"\cup",
+            "⊂": r"\subset",
+            "⊆": r"\subseteq",
+            "∘": r"\circ",
+            "⊙": r"\odot",
+            "⊗": r"\otimes",
+            "⊕": r"\oplus",
+        }.items()
+    },
+}
+#: Combining accents OT1 has, as TeX's accent commands: ``é`` is ``\\'{e}``.
+_TEX_ACCENTS = {
+    "\u0300": "`",
+    "\u0301": "'",
+    "\u0302": "^",
+    "\u0303": "~",
+    "\u0304": "=",
+    "\u0306": "u",
+    "\u0307": ".",
+    "\u0308": '"',
+    "\u030a": "r",
+    "\u030b": "H",
+    "\u030c": "v",
+    "\u0323": "d",
+    "\u0327": "c",
+    "\u0331": "b",
+}
+#: TeX's ligatures among ASCII characters: ``--`` prints as an en dash, ``''`` as a
+#: closing double quote; an empty group between the two keeps both.
+_TEX_LIGATURE = re.compile(r"(?<=-)(?=-)|(?<=')(?=')")
+
+
+def tex_text(text: str) -> str:
+    """``text`` (from a spec: a description, a file name) as LaTeX text that prints
+    each character as itself and runs no command, whatever it holds.
+
+    The result is ASCII: TeX's specials are escaped; a character that is not
+    printable (a newline, an escape, a bidi control, a byte that is not UTF-8) is
+    shown as its Python escape, ``\\n``; a letter with an accent is the accent
+    command, a Greek letter SymPy's ``\\alpha``; anything the standard fonts lack
+    is its code point, ``U+2603``, rather than a character pdflatex stops on.
+    """
+    printed = "".join(map(_tex_character, unicodedata.normalize("NFC", text)))
+    return _TEX_LIGATURE.sub("{}", printed)
+
+
+def _tex_character(c: str) -> str:
+    if c in _TEX_ASCII:
+        return _TEX_ASCII[c]
+    if " " <= c <= "~":
+        return c
+    if not c.isprintable():  # repr writes it as ASCII: \n, \x1b, \u202e, \udcff
+        return "".join(map(_tex_character, repr(c)[1:-1]))
+    if c in _TEX_UNICODE:
+        return _TEX_UNICODE[c]
+    decomposed = unicodedata.normalize("NFD", c)  # a letter, then its accents
+    base, marks = decomposed[0], decomposed[1:]
+    if base.isascii() and base.isalpha() and marks in _TEX_ACCENTS:
+        # An accent above i or j sits on the dotless letter; one below, on the letter.
+        above = marks < "\u0323"
+        letter = {"i": r"\i", "j": r"\j"}.get(base, base) if above else base
+        return rf"\{_TEX_ACCENTS[marks]}{{{letter}}}"
+    greek = _greek(c)
+    if greek:
+        return rf"\ensuremath{{{greek}}}"
+    kind = unicodedata.decomposition(c).partition(" ")[0]  # "<super>", "<sub>", ...
+    compatible = unicodedata.normalize("NFKC", c)
+    if compatible != c and all(" " <= d <= "~" for d in compatible):
+        printed = "".join(map(_tex_character, compatible))
+        if kind == "<super>":
+            return rf"\textsuperscript{{{printed}}}"
+        if kind == "<sub>":
+            return rf"\textsubscript{{{printed}}}"
+        return printed
+    return rf"\texttt{{U+{ord(c):04X}}}"
+
+
+def _greek(c: str) -> str:
+    """SymPy's LaTeX for the Greek letter ``c`` (``\\lambda``), else ``""``."""
+    match = re.fullmatch(r"GREEK (SMALL|CAPITAL) LETTER (\w+)", unicodedata.name(c, ""))
+    if not match:
+        return ""
+    word = {"LAMDA": "LAMBDA"}.get(match[2], match[2]).lower()
+    if word not in greek_letters_set:
+        return ""
+    return translate(word if match[1] == "SMALL" else word.capitalize())
 
 
 def _subscriptable(name: str) -> str:
