@@ -24,6 +24,7 @@ from derive.errors import (
     DeriveError,
     Interrupted,
     OneLineParser,
+    one_line,
     sigterm_as_interrupt,
 )
 
@@ -128,10 +129,10 @@ def main(argv: Sequence[str]) -> int:
                 timeout=arguments.timeout,
             )
     except DerivationError as error:  # derive's own module failed its check
-        print(f"derive audit: {error}", file=sys.stderr)
+        print(f"derive audit: {one_line(error)}", file=sys.stderr)
         return 3
     except DeriveError as error:
-        print(f"derive audit: error: {error}", file=sys.stderr)
+        print(f"derive audit: error: {one_line(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as error:
         _kill_children(error.__traceback__)

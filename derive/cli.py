@@ -31,6 +31,7 @@ from derive.errors import (
     DeriveError,
     Interrupted,
     OneLineParser,
+    one_line,
     sigterm_as_interrupt,
 )
 from derive.files import display_path, stale, write_all
@@ -180,10 +181,10 @@ def _run(arguments: argparse.Namespace) -> int:
         assert changed is not None
         _report(arguments, outputs, changed)
     except DerivationError as error:  # derive's own bug, caught before any writing
-        print(f"derive: {error}", file=sys.stderr)
+        print(f"derive: {one_line(error)}", file=sys.stderr)
         return 3
     except DeriveError as error:
-        print(f"derive: error: {error}", file=sys.stderr)
+        print(f"derive: error: {one_line(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as error:
         stopped = Interrupted.of(error)

@@ -25,6 +25,19 @@ class DeriveError(Exception):
     """An error the command line reports as a single line and exit status 2."""
 
 
+def one_line(error: BaseException) -> str:
+    """``error``'s message as the command line prints it: one line, whatever a file
+    name in it holds (a line break, a terminal escape), each character that is not
+    printable written as Python writes it in a string (``\\n``, ``\\x1b``)."""
+    text = str(error)
+    if text.isprintable():
+        return text
+    return "".join(
+        c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+        for c in text
+    )
+
+
 class SpecError(DeriveError):
     """A spec file is malformed: names the file, the field and what is allowed."""
 

@@ -663,3 +663,17 @@ def test_api_text_and_paths_that_are_not_specs_are_spec_errors(tmp_path):
         derive.build("a" * 300)
     with pytest.raises(SpecError, match=r"is a folder, not a regular file"):
         derive.build(tmp_path)
+
+
+def test_an_error_about_a_file_whose_name_holds_a_line_break_is_one_line(
+    tmp_path, capsys
+):
+    """A file name may hold any character but / and NUL; the one line stays one
+    line, the name's line break and escape written as Python writes them."""
+    spec = tmp_path / "bad\nname\x1b[2J.toml"
+    spec.write_text('name = "t"\n')
+    assert main([str(spec), "--out", str(tmp_path / "out")]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1, error
+    assert "bad\\nname\\x1b[2J.toml" in error
+    assert not (tmp_path / "out").exists()
