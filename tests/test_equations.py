@@ -202,7 +202,10 @@ def test_a_value_with_several_users_shows_one_step_per_user():
     assert len(residual.of("W1").steps) == 2  # its layer and the L2 penalty
     markdown = (GENERATED / "residual_mlp.md").read_text()
     assert r"&\qquad +" in markdown
-    assert "h0 -.-> h1" in markdown  # the residual edge skips a column
+    # The residual edge skips a column (nodes have ids of their own: n6 is h0).
+    assert 'n6["h0: batch x d_h, value"]' in markdown
+    assert 'n10["h1: batch x d_h, value"]' in markdown
+    assert "n6 -.-> n10" in markdown
 
 
 # --- Random graphs -----------------------------------------------------------------
