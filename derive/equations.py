@@ -410,16 +410,19 @@ class _Equation:
 
     def lower(self, node: ast.expr) -> Tensor:
         tensor = self.walk(node)
-        if not tensor.indices and tensor.expr.free_symbols <= self.builder.size_set:
+        if (
+            not tensor.indices
+            and tensor.expr.free_symbols <= self.builder.numeric.keys()
+        ):
             # A number the generated code computes in float64: finite and real, with
             # the spec's sizes put in (``sqrt(d_h - 10)``), as in a custom formula.
             self.bounded(lambda: check_number(node, self.numeric(tensor.expr)))
         return tensor
 
     def numeric(self, expr: sp.Expr) -> sp.Expr:
-        """``expr`` with the spec's sizes put in."""
-        sizes = {s: sp.Integer(n) for s, n in self.builder.numeric.items()}
-        return expr.xreplace(sizes)
+        """``expr`` with the spec's sizes put in (sympified: a lone size becomes a
+        Python int)."""
+        return sp.sympify(expr.xreplace(self.builder.numeric))
 
     def bounded(self, check: Callable[[], None]) -> None:
         try:
@@ -550,7 +553,7 @@ class _Equation:
             symbol = _OPERATOR_SYMBOLS.get(type(node.op), type(node.op).__name__)
             raise self.fail(node, f"operator {symbol} is not allowed")
         (a, b), indices, axes = self.broadcast(node, (left, right))
-        sizes = self.builder.size_set
+        sizes = self.builder.numeric.keys()
         if not right.indices and right.expr.free_symbols <= sizes:
             # Checked before SymPy computes anything: 9**9**9 would never finish.
             if isinstance(node.op, ast.Div) and self.numeric(right.expr).is_zero:
@@ -1103,10 +1106,6 @@ class _GraphBuilder:
         # The auxiliary value keeps the tensor's own (fresh) indices as its element
         # indices in the formula being lowered.
         return self.define(name, tensor, role, doc)
-
-    @property
-    def size_set(self) -> set[sp.Basic]:
-        return set(self.size_symbols.values())
 
     def equation(self, name: str, text: str) -> None:
         try:
