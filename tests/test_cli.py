@@ -329,6 +329,7 @@ def test_written_files_are_readable_by_everyone(tmp_path):
         assert (tmp_path / name).stat().st_mode & 0o777 == 0o644
 
 
+@pytest.mark.slow  # derives every spec, as the test above does
 def test_a_folder_means_every_spec_in_it():
     result = run("--check", "specs/", cwd=ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -436,6 +437,7 @@ def git(*args: str, cwd: Path) -> None:
     subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
 
 
+@pytest.mark.slow  # installs pre-commit's environment and derives
 def test_pre_commit_hook_refuses_stale_generated_files(tmp_path):
     """The repository's .pre-commit-config.yaml, run by pre-commit in a copy."""
     pytest.importorskip("pre_commit")

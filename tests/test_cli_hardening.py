@@ -24,7 +24,7 @@ from ruff.__main__ import find_ruff_bin
 from derive import files
 from derive.cli import main
 from derive.targets import SHADOWED_MODULES
-from tests.conftest import GENERATED, SPECS, generate_module
+from tests.conftest import GENERATED, SPECS, examples, generate_module
 from tests.test_cli import SEED, SEED_FILES, _read_terminal_until, assert_refused, run
 
 CUSTOM = SEED.replace('"relu"', '"custom"\nexpression = "{}"', 1)
@@ -200,7 +200,10 @@ def test_descriptions_that_broke_the_docstring(tmp_path, description):
     check_description(tmp_path, description)
 
 
-@settings(max_examples=15, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=examples(15),
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(st.text(max_size=200))
 def test_any_description_stays_text(tmp_path, description):
     check_description(tmp_path, description)
@@ -305,6 +308,7 @@ def test_a_latex_error_is_shown_in_the_message():
 
 
 # Item 10: the header does not depend on the working folder.
+@pytest.mark.slow  # derives every spec
 def test_check_passes_from_another_folder(tmp_path):
     result = run("--check", str(SPECS), "--out", str(GENERATED), cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr

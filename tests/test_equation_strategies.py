@@ -11,10 +11,12 @@ import math
 import re
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from derive.equations import FUNCTIONS
+from tests.conftest import examples
 from tests.equation_numpy import numpy_values
 from tests.equation_reference import (
     EquationSpec,
@@ -25,7 +27,7 @@ from tests.equation_reference import (
 from tests.equation_strategies import equation_cases, equation_specs
 
 
-@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(200), suppress_health_check=[HealthCheck.too_slow])
 @given(equation_cases(), st.integers(0, 2**16))
 def test_drawn_specs_evaluate_to_a_scalar_loss_with_finite_gradients(case, seed):
     text, batch = case
@@ -337,6 +339,7 @@ FEATURES |= {
 DRAWN = 1000
 
 
+@pytest.mark.slow  # draws 1000 specs
 def test_the_strategy_draws_every_kind_of_spec_and_operation_it_promises():
     seen: set[str] = set()
 

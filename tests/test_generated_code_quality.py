@@ -42,6 +42,7 @@ def test_ruff_check():
     )
 
 
+@pytest.mark.slow  # mypy over every generated module (40 s)
 def test_mypy_strict():
     pytest.importorskip("mypy")
     modules = map(str, MODULES)

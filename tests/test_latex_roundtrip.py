@@ -17,7 +17,7 @@ from derive.evaluate import evaluate
 from derive.network import build, build_network
 from derive.render import render
 from derive.spec import NetworkSpec, load_spec, parse_spec
-from tests.conftest import GENERATED, SPECS
+from tests.conftest import GENERATED, SPECS, examples
 from tests.equation_strategies import equation_specs
 from tests.latex_roundtrip import Notation, Reader, check_document, equations, small
 
@@ -48,7 +48,19 @@ def worked_numbers(spec):
     return evaluate(derive(build(spec)), point)
 
 
-@pytest.mark.parametrize("path", DOCUMENTS, ids=lambda p: p.name)
+#: The documents the quick run reads back (each reader once, 10-15 s a spec); the
+#: others are read in .ci/run's slow run.
+QUICK_DOCUMENTS = {"seed_mlp", "seed_equations"}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param(p, marks=() if p.stem in QUICK_DOCUMENTS else pytest.mark.slow)
+        for p in DOCUMENTS
+    ],
+    ids=lambda p: p.name,
+)
 def test_every_committed_equation_reads_back_as_the_math(reader, equation_reader, path):
     spec = SPEC_OF[path.stem]
     _, found = equations(path)
@@ -114,7 +126,7 @@ layer = st.tuples(
 
 
 @settings(
-    max_examples=max(settings().max_examples // 20, 5),  # each reads two documents
+    max_examples=examples(1),  # each reads two documents (10-20 s); and the @examples
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 # Cases random draws found: a width-1 output whose matrix-form derivative is a
@@ -248,7 +260,7 @@ def test_a_misprinted_equation_document_is_caught(
 
 
 @settings(
-    max_examples=max(settings().max_examples // 20, 5),  # each reads two documents
+    max_examples=examples(1),  # each reads two documents (10-20 s); and the @examples
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 # Found by the draws: a value whose own index is k (the name [[layers]] sum over).

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from derive.spec import load_spec
-from tests.conftest import GENERATED, SPECS, generate_module, import_path
+from tests.conftest import GENERATED, SPECS, examples, generate_module, import_path
 from tests.torch_reference import CUSTOM_ACTIVATIONS, CUSTOM_LOSSES, network_gradients
 
 ACTIVATIONS = ["identity", "relu", "leaky_relu", "sigmoid", "tanh", "softplus", "gelu"]
@@ -56,7 +56,7 @@ def random_problem(rng, module, batch, loss="squared", labels=False):
 layer = st.tuples(st.integers(1, 16), st.sampled_from(ACTIVATIONS), st.booleans())
 
 
-@settings(max_examples=max(settings().max_examples // 2, 40))
+@settings(max_examples=examples(20))
 @given(
     n_in=st.integers(1, 16),
     layers=st.lists(layer, min_size=1, max_size=5),

@@ -158,6 +158,7 @@ def test_derive_on_a_real_terminal(tmp_path):
     assert "\033" not in stdout and "wrote " in stdout
 
 
+@pytest.mark.slow  # runs the benchmarks
 def test_benchmarks_show_progress_on_a_terminal(tmp_path):
     status, stdout, terminal = run_on_a_terminal(
         [sys.executable, "-m", "benchmarks", "--quick", "--out", str(tmp_path)], ROOT

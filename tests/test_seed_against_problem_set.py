@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests import problem_set
+from tests.conftest import examples
 from tests.torch_reference import seed_gradients
 
 POINT = problem_set.WORKED_POINT
@@ -85,7 +86,7 @@ def test_worked_point_values(seed):
     )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(points(inputs=positive))
 def test_every_gradient_matches_where_the_problem_set_is_right(seed, point):
     """Away from the slips (every r0 and r1 > 0) all eight functions agree."""
@@ -100,7 +101,7 @@ def test_every_gradient_matches_where_the_problem_set_is_right(seed, point):
         )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(points())
 def test_gradients_upstream_of_the_slips_always_match(seed, point):
     """d_loss_d_ypredicted, d_loss_d_W2 and d_loss_d_h1 never touch the slips."""

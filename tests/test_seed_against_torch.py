@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests import problem_set
+from tests.conftest import examples
 from tests.test_seed_against_problem_set import GRADIENTS, call, points
 from tests.torch_reference import seed_gradients
 
@@ -27,7 +28,7 @@ def test_every_partial_at_the_worked_point(seed, name):
     assert relative_error(call(seed, name, POINT), expected) <= RTOL
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(points())
 def test_every_partial_at_random_points(seed, point):
     expected = seed_gradients(**point)
@@ -37,7 +38,7 @@ def test_every_partial_at_random_points(seed, point):
         assert relative_error(got, expected[name]) <= RTOL, name
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(points())
 def test_generic_gradients_at_random_points(seed, point):
     params = {k: point[k].astype(np.float64) for k in ("W0", "W1", "W2")}
@@ -70,7 +71,7 @@ def test_kink_matches_torch(seed):
         np.testing.assert_array_equal(call(seed, name, point), expected[name])
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(points(), st.sampled_from(["W0", "W1", "W2"]))
 def test_parameter_gradients_against_central_differences(seed, point, name):
     """Central differences, at points where no pre-activation is near the kink."""

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import GENERATED, generate_module, import_path
+from tests.conftest import GENERATED, examples, generate_module, import_path
 from tests.test_networks_against_torch import (
     ACTIVATIONS,
     LOSSES,
@@ -32,7 +32,7 @@ def both_styles(folder, text):
     return vectorized, unrolled
 
 
-@settings(max_examples=max(settings().max_examples // 4, 25))
+@settings(max_examples=examples(10))
 @given(
     n_in=st.integers(1, 5),
     layers=st.lists(layer, min_size=1, max_size=3),
