@@ -2,6 +2,8 @@
 # Do not edit: change the spec and run derive.
 # Verified: forward and 12 gradients against finite differences at 3 points, 3 batch
 # sizes (every relative error below 1e-06).
+# ruff: noqa: PGH004
+# ruff: noqa
 """Gradients of ``attention_regressor``, derived by SymPy.
 
 Single-head self-attention: queries, keys and values are x Wq^T, x Wk^T, x Wv^T;

@@ -2,6 +2,8 @@
 # Do not edit: change the spec and run derive.
 # Verified: forward and 8 gradients against finite differences at 3 points, 3 batch
 # sizes (every relative error below 1e-06).
+# ruff: noqa: PGH004
+# ruff: noqa
 """Gradients of the network ``digits_classifier``, derived by SymPy.
 
 64-32-10 classifier for scikit-learn's 8x8 handwritten digits: h0 = relu(x W0^T +

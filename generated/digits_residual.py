@@ -2,6 +2,8 @@
 # Do not edit: change the spec and run derive.
 # Verified: forward and 12 gradients against finite differences at 3 points, 3 batch
 # sizes (every relative error below 1e-06).
+# ruff: noqa: PGH004
+# ruff: noqa
 """Gradients of ``digits_residual``, derived by SymPy.
 
 Residual classifier for scikit-learn's 8x8 handwritten digits: h0 = relu(x W0^T +

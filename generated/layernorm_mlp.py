@@ -2,6 +2,8 @@
 # Do not edit: change the spec and run derive.
 # Verified: forward and 13 gradients against finite differences at 3 points, 3 batch
 # sizes (every relative error below 1e-06).
+# ruff: noqa: PGH004
+# ruff: noqa
 """Gradients of ``layernorm_mlp``, derived by SymPy.
 
 A one-hidden-layer MLP with layer normalization before the ReLU: r0 = x W0^T + b0,

@@ -2,6 +2,8 @@
 # Do not edit: change the spec and run derive.
 # Verified: forward and 8 gradients against finite differences at 3 points, 3 batch
 # sizes (every relative error below 1e-06).
+# ruff: noqa: PGH004
+# ruff: noqa
 """Gradients of the network ``mnist_classifier_array_api``, derived by SymPy.
 
 784-128-10 classifier for MNIST-sized inputs, for any array library of the array API

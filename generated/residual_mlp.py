@@ -2,6 +2,8 @@
 # Do not edit: change the spec and run derive.
 # Verified: forward and 11 gradients against finite differences at 3 points, 3 batch
 # sizes (every relative error below 1e-06).
+# ruff: noqa: PGH004
+# ruff: noqa
 """Gradients of ``residual_mlp``, derived by SymPy.
 
 A residual MLP for regression: h0 = relu(x W0^T + b0), h1 = h0 + tanh(h0 W1^T + b1),

@@ -2,6 +2,8 @@
 # Do not edit: change the spec and run derive.
 # Verified: forward and 13 gradients against finite differences at 3 points, 3 batch
 # sizes (every relative error below 1e-06).
+# ruff: noqa: PGH004
+# ruff: noqa
 """Gradients of ``rnn_classifier``, derived by SymPy.
 
 A tanh RNN over 3 steps of x, with the input weights W_in, the recurrent weights W_h

@@ -2,6 +2,8 @@
 # Do not edit: change the spec and run derive.
 # Verified: forward and 8 gradients against finite differences at 3 points (every
 # relative error below 1e-06).
+# ruff: noqa: PGH004
+# ruff: noqa
 """Gradients of the network ``seed_mlp``, derived by SymPy.
 
 The problem set's 1-3-3-1 ReLU network without biases: r0 = x W0, h0 = relu(r0), r1

@@ -2,6 +2,8 @@
 # Do not edit: change the spec and run derive.
 # Verified: forward and 11 gradients against finite differences at 3 points, 3 batch
 # sizes (every relative error below 1e-06).
+# ruff: noqa: PGH004
+# ruff: noqa
 """Gradients of the network ``small_regression``, derived by SymPy.
 
 A 4-8-8-2 regression network with tanh and ReLU hidden layers and torch's mean

@@ -2,6 +2,8 @@
 # Do not edit: change the spec and run derive.
 # Verified: forward and 7 gradients against finite differences at 3 points, 3 batch
 # sizes (every relative error below 1e-06).
+# ruff: noqa: PGH004
+# ruff: noqa
 """Gradients of the network ``swish_custom``, derived by SymPy.
 
 16-32-4 network whose hidden layer uses swish(x) = x * sigmoid(x), given in the spec

@@ -2,6 +2,8 @@
 # Do not edit: change the spec and run derive.
 # Verified: forward and 11 gradients against finite differences at 3 points, 3 batch
 # sizes (every relative error below 1e-06).
+# ruff: noqa: PGH004
+# ruff: noqa
 """Gradients of the network ``tanh_huber_regression``, derived by SymPy.
 
 8-32-32-1 regressor: two tanh hidden layers with biases and a linear output, trained

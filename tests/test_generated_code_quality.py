@@ -35,10 +35,18 @@ def test_ruff_format_check(isolated):
 
 
 def test_ruff_check():
-    """ruff's default rules, plus pycodestyle warnings, bugbear and pyupgrade."""
+    """ruff's default rules, plus pycodestyle warnings, bugbear and pyupgrade.
+    ``--ignore-noqa``: each module's header exempts it from a user's lint settings
+    (tests/test_user_lint_settings.py), not from derive's own."""
     rules = "E4,E7,E9,F,W,B,UP"
     assert_succeeds(
-        find_ruff_bin(), "check", "--isolated", "--select", rules, *map(str, MODULES)
+        find_ruff_bin(),
+        "check",
+        "--isolated",
+        "--ignore-noqa",
+        "--select",
+        rules,
+        *map(str, MODULES),
     )
 
 
