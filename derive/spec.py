@@ -91,13 +91,13 @@ LAYER_FIELDS = ("width", "activation", "bias", "slope", "expression", "function_
 LOSS_FIELDS = ("kind", "reduction", "delta", "expression")
 
 
-_FUNCTION_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_FUNCTION_NAME = re.compile(r"[a-z][a-z0-9_]*")  # fullmatch: $ passes "swish\n"
 #: The module's own functions, which a custom function must not be named: the
 #: activations it may define, and the helpers their formulas use.
 _OWN_FUNCTIONS = frozenset({*(a for a in ACTIVATIONS if a != "custom"), *PRIMITIVES})
 #: The network's values and parameters (r0, h0, W0, b0; W is upper-case), their
 #: gradients and the derivatives of functions.
-_VALUE_NAME = re.compile(r"^([rhb]\d+|d_loss_d_.*|.*_derivative)$")
+_VALUE_NAME = re.compile(r"[rhb]\d+|d_loss_d_.*|.*_derivative")
 
 
 @dataclass(frozen=True)
@@ -511,12 +511,12 @@ class _Reader:
     def function_name(self, value: Any, field: str) -> str:
         if (
             not isinstance(value, str)
-            or not _FUNCTION_NAME.match(value)
+            or not _FUNCTION_NAME.fullmatch(value)
             or keyword.iskeyword(value)
             or value in _OWN_FUNCTIONS
             or value in LAYER_MODULE_NAMES
             or reserved(value)
-            or _VALUE_NAME.match(value)
+            or _VALUE_NAME.fullmatch(value)
         ):
             raise self.fail(
                 field,

@@ -251,6 +251,15 @@ def test_every_reserved_name_is_refused_as_a_custom_function_name():
         assert line.startswith("t.toml: layers[0].function_name: "), line
 
 
+def test_a_function_name_with_a_trailing_line_break_is_refused():
+    # A regex's $ matches before a final line break: "swish\n" passed, and derive
+    # stopped with an internal error when ruff could not format the module.
+    with pytest.raises(SpecError) as caught:
+        spec_from_data(_layers_with_function_name("swish\n"), "t.toml")
+    (line,) = str(caught.value).splitlines()
+    assert line.startswith("t.toml: layers[0].function_name: got 'swish\\n'"), line
+
+
 def test_names_the_module_does_not_use_stay_free():
     """The list refuses only what collides: an equation spec may still name its
     values x, y, h, mu, var, k, q, v, name or shape."""
