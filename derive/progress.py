@@ -4,6 +4,8 @@
 the work moves on, and erased when it ends. It writes nothing at all when the stream
 is not a terminal (a pipe, a file, a CI log), and, with a ``delay``, nothing for work
 that ends before the delay is up: a quick run stays as quiet as it always was.
+:class:`StatusLog` is what ``derive -v`` uses instead: every text on a line of its
+own, on a terminal or not, each with the seconds since the run began.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import shutil
 import sys
 import threading
+import time
 from collections.abc import Callable
 from types import TracebackType
 from typing import TextIO
@@ -95,6 +98,35 @@ class StatusLine:
         self.stream.write(f"\r\033[K{line}")
         self.stream.flush()
         self._shown = True
+
+
+class StatusLog:
+    """``with StatusLog("derive: ") as status: status("deriving ...")``: each text
+    written at once as a line of its own, prefixed with the seconds since the log
+    was created (``derive: [  1.2 s] specs/seed.toml: ...``)."""
+
+    def __init__(self, prefix: str = "", stream: TextIO | None = None) -> None:
+        self.prefix = prefix
+        self.stream = stream if stream is not None else sys.stderr
+        self._start = time.monotonic()
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> StatusLog:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        pass
+
+    def __call__(self, text: str) -> None:
+        seconds = time.monotonic() - self._start
+        with self._lock:
+            self.stream.write(f"{self.prefix}[{seconds:5.1f} s] {text}\n")
+            self.stream.flush()
 
 
 def _is_terminal(stream: TextIO) -> bool:
