@@ -62,6 +62,19 @@ def _number(
     return parse
 
 
+AUDIT_EPILOG = """\
+examples:
+  derive audit specs/seed.toml solution.py             a report for the terminal
+  derive audit specs/seed.toml solution.py --format markdown > report.md
+  derive audit specs/seed.toml solution.py --json | jq '.functions.mlp'
+  derive audit specs/seed.toml solution.py --points 200 --seed 1
+
+exit status: 0 every function ok (or another convention at a kink), 1 a function
+is wrong, inherits a slip, raises or is missing, 2 a usage problem (a bad spec, a
+module that fails to import), 3 derive's own bug, 130/143 interrupted.
+"""
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="derive audit",
@@ -69,6 +82,8 @@ def _parser() -> argparse.ArgumentParser:
         "for SPEC: which function holds a slip, at which point it shows, and the "
         "chain-rule step it should have taken. The module runs as your own code (in a "
         "child process with a time limit), not in a sandbox.",
+        epilog=AUDIT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("spec", metavar="SPEC", help="the network spec (TOML)")
     parser.add_argument(

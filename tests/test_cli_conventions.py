@@ -343,6 +343,11 @@ def test_help_lists_audit_with_examples(capsys):
     for option in ("--diff", "--quiet", "--verbose", "--no-cache", "--no-pdf"):
         assert option in text
     assert "[tool.derive]" in text
+    with pytest.raises(SystemExit):
+        main(["audit", "--help"])
+    audit_help = capsys.readouterr().out
+    assert "examples:\n  derive audit specs/seed.toml solution.py" in audit_help
+    assert "exit status: 0 every function ok" in audit_help
 
 
 # Item 8: a closed pipe.
