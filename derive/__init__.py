@@ -11,6 +11,8 @@ and :func:`audit` checks a hand-written gradient module against a spec's
 derivation, function by function (see :mod:`derive.audit`).
 """
 
+# The one place the version is written: pyproject.toml reads it from here (hatch's
+# dynamic version), and the generated files' headers print it.
 __version__ = "0.1.0"
 
 # ``derivation`` and ``audit`` the functions shadow the submodules of the same names

@@ -38,8 +38,12 @@ def one_line(error: BaseException) -> str:
     )
 
 
-class SpecError(DeriveError):
-    """A spec file is malformed: names the file, the field and what is allowed."""
+class SpecError(DeriveError, ValueError):
+    """A spec file is malformed: names the file, the field and what is allowed.
+
+    A :class:`ValueError` too, as a bad argument is in Python: code calling
+    :func:`derive.build` on a spec it was handed can catch what it already catches
+    for bad input, without knowing derive's own classes."""
 
     def __init__(self, path: Path | str, field: str, message: str) -> None:
         self.path = str(path)

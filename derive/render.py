@@ -7,13 +7,17 @@ of math in them was printed by a SymPy printer before it got there.
 
 from __future__ import annotations
 
+import ast
 import contextlib
+import functools
 import html
 import re
 import subprocess
+import tempfile
 import textwrap
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 import jinja2
@@ -393,26 +397,132 @@ def _excerpt(lines: Sequence[Line], shown: int = 4) -> str:
     return "\n".join(text)
 
 
+#: The Python blocks of a Markdown document as derive's templates write them: the
+#: fence at the start of a line, the language ``python``.
+_PYTHON_BLOCK = re.compile(r"^```python\n(.*?)^```$", re.MULTILINE | re.DOTALL)
+
+
 def format_with_ruff(source: str, filename: str) -> str:
     """``source`` (Python, or Markdown with Python blocks) formatted by ruff with its
-    defaults, ignoring any local configuration, so the output is the same everywhere."""
+    defaults, ignoring any local configuration, so the output is the same everywhere.
+
+    Markdown is not handed to ruff as Markdown: ruff formats ``.md`` files only from
+    0.16 on (0.15 in preview, earlier ones not at all), which would make derive
+    require a ruff newer than a project's own. Each Python block is formatted as a
+    Python file instead, which is what ruff's Markdown formatting does to them (the
+    rest of the document it leaves as it is): byte for byte the same documents,
+    measured on every committed spec with 20 releases from ruff 0.3.0 to 0.17.6
+    (the range pyproject.toml accepts). A block that is not valid Python stays as
+    it is, as ruff leaves it.
+    """
+    if filename.endswith(".md"):
+        return _format_markdown(source, filename)
+    return _ruff_format(source, filename)
+
+
+#: The ruff releases derive accepts, lowest first and the first one not accepted:
+#: across them its output was measured byte-identical (pyproject.toml requires the
+#: same range, and tests/test_packaging.py keeps the two equal).
+RUFF_RANGE = ((0, 3), (0, 18))
+
+
+def _release(version: str) -> tuple[int, ...]:
+    """``0.17.6`` as (0, 17, 6): the release numbers, without a pre-release or
+    local suffix (``0.18.0rc1`` is 0.18.0, which is outside the range too)."""
+    numbers = re.match(r"\d+(?:\.\d+)*", version)
+    return tuple(int(p) for p in numbers.group().split(".")) if numbers else ()
+
+
+def ruff_range_text() -> str:
+    """:data:`RUFF_RANGE` as a requirement: ``ruff>=0.3,<0.18``."""
+    low, high = (".".join(map(str, end)) for end in RUFF_RANGE)
+    return f"ruff>={low},<{high}"
+
+
+@functools.cache
+def _ruff_version_error(installed: str) -> str:
+    """Why ``installed`` cannot format derive's output ("" when it can): pip keeps
+    ruff in the range, but an environment installed with --no-deps (or conda) may
+    hold another, which would format the generated files differently and make
+    ``derive --check`` call them stale without saying why."""
+    low, high = RUFF_RANGE
+    if low <= _release(installed) < high:
+        return ""
+    return (
+        f"ruff {installed} is installed, but derive's output is byte-identical only "
+        f"with {ruff_range_text()}, which made the committed generated files; "
+        f"install one: pip install '{ruff_range_text()}'"
+    )
+
+
+def _ruff_command() -> list[str]:
+    # ruff.__main__ has find_ruff_bin in every ruff derive accepts: since 0.15 it
+    # lives in ruff._find_ruff, and __main__ imports it from there.
     from ruff.__main__ import find_ruff_bin
 
-    command = [
-        find_ruff_bin(),
-        "format",
-        "--isolated",
-        "--stdin-filename",
-        filename,
-        "-",
-    ]
+    try:
+        installed = metadata.version("ruff")
+    except metadata.PackageNotFoundError:  # a ruff package without its metadata
+        installed = ""
+    if installed and (error := _ruff_version_error(installed)):
+        raise DeriveError(error)
+    return [find_ruff_bin(), "format", "--isolated"]
+
+
+def _ruff_failed(filename: str, stderr: str) -> DerivationError:
+    reason = stderr.strip().splitlines()[0] if stderr.strip() else ""
+    return DerivationError(
+        f"internal error: ruff could not format the generated {filename} "
+        f"({reason}); nothing was written; please report this spec"
+    )
+
+
+def _ruff_format(source: str, filename: str) -> str:
     result = subprocess.run(
-        command, input=source, capture_output=True, text=True, check=False
+        [*_ruff_command(), "--stdin-filename", filename, "-"],
+        input=source,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if result.returncode != 0:  # what derive printed is not valid Python: its bug
-        reason = result.stderr.strip().splitlines()[0] if result.stderr.strip() else ""
-        raise DerivationError(
-            f"internal error: ruff could not format the generated {filename} "
-            f"({reason}); nothing was written; please report this spec"
-        )
+        raise _ruff_failed(filename, result.stderr)
     return result.stdout
+
+
+def _parses(code: str) -> bool:
+    try:
+        ast.parse(code)
+    except (SyntaxError, ValueError):  # ValueError: a NUL character in the block
+        return False
+    return True
+
+
+def _format_markdown(source: str, filename: str) -> str:
+    """``source`` with each valid Python block formatted as a Python file, all of
+    them in one ruff run (one run per block would cost about 15 ms each, 2 s for
+    the committed specs' 138 blocks)."""
+    blocks = [m for m in _PYTHON_BLOCK.finditer(source) if _parses(m.group(1))]
+    if not blocks:
+        return source
+    with tempfile.TemporaryDirectory(prefix="derive-ruff-") as folder:
+        paths = [Path(folder, f"block_{i}.py") for i in range(len(blocks))]
+        for path, block in zip(paths, blocks, strict=True):
+            path.write_text(block.group(1), encoding="utf-8")
+        # Named files are formatted whatever ruff's default excludes say; --no-cache:
+        # no .ruff_cache/ left in the user's working folder.
+        result = subprocess.run(
+            [*_ruff_command(), "--no-cache", *map(str, paths)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise _ruff_failed(filename, result.stderr.replace(folder, filename))
+        formatted = [path.read_text(encoding="utf-8") for path in paths]
+    pieces: list[str] = []
+    last = 0
+    for block, code in zip(blocks, formatted, strict=True):
+        pieces += [source[last : block.start(1)], code]
+        last = block.end(1)
+    return "".join([*pieces, source[last:]])
