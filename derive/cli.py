@@ -270,9 +270,11 @@ def _sources(settings: Settings, errors: list[DeriveError]) -> list[Source]:
         else:
             paths = [path]
         for spec in paths:
-            found.append(
-                Source(spec, display_path(spec), recorded_path(spec, settings.out))
-            )
+            try:
+                recorded = recorded_path(spec, settings.out)
+            except (OSError, ValueError):  # a name too long: reading it says so
+                recorded = spec.as_posix()
+            found.append(Source(spec, display_path(spec), recorded))
     return found
 
 
