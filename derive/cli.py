@@ -197,6 +197,11 @@ class Settings:
     verbosity: int  # -1 quiet, 0 normal, 1 verbose
     config: Config | None
 
+    @property
+    def compiles_pdfs(self) -> bool:
+        """Whether the run compiles PDFs: --check does not look at them."""
+        return self.pdf and (self.diff or not self.check)
+
 
 def settings(arguments: argparse.Namespace) -> Settings:
     """The arguments, completed from the nearest ``[tool.derive]``."""
@@ -336,7 +341,7 @@ def _load(source: Source, settings: Settings, cache: Cache, note: Status) -> Non
         entry = cache.get(source.key)
         if entry is None:
             note(f"{source.shown}: not in the cache; deriving it")
-        elif settings.pdf:
+        elif settings.compiles_pdfs:
             note(f"{source.shown}: --pdf compiles every spec again; deriving it")
         elif not cache.matches(settings.out, entry[1]):
             note(
@@ -483,7 +488,7 @@ def _run(arguments: argparse.Namespace) -> int:
         note: Status = status if run.verbosity > 0 else quiet
         if run.config is not None:
             note(f"using [tool.derive] of {display_path(run.config.path)}")
-        if run.pdf and (run.diff or not run.check):
+        if run.compiles_pdfs:
             pdflatex()  # missing: say so before seconds of deriving
         with status:
             sources = _sources(run, errors)
@@ -493,7 +498,7 @@ def _run(arguments: argparse.Namespace) -> int:
                     print(_error_line(error), file=sys.stderr)
                 return 3 if any(isinstance(e, DerivationError) for e in errors) else 2
             outputs = [o for s in sources for o in s.outputs]
-            if run.pdf and (run.diff or not run.check):
+            if run.compiles_pdfs:
                 outputs = _with_pdfs(outputs, status)
             if not run.check and not run.diff:
                 changed = write_all(run.out, outputs, status) if outputs else []

@@ -264,6 +264,17 @@ def test_pdf_from_tool_derive_and_no_pdf_on_the_command_line(tmp_path):
     assert "seed_mlp.pdf" not in done.stdout
 
 
+def test_check_with_pdf_on_still_uses_the_cache(tmp_path, monkeypatch, capsys):
+    """--check does not look at PDFs, so pdf = true does not make it derive."""
+    write_project(tmp_path, "[tool.derive]\npdf = true\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["specs/seed.toml", "--no-pdf", "-q"]) == 0
+    assert main(["-v", "--check", "specs/seed.toml"]) == 0
+    err = capsys.readouterr().err
+    assert "specs/seed.toml: unchanged since the last run" in err
+    assert "building the network" not in err
+
+
 # Item 5: a folder's specs.
 def test_a_folder_leaves_out_tools_configuration_files(tmp_path, monkeypatch, capsys):
     (tmp_path / "seed.toml").write_text(SEED)
