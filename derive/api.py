@@ -18,8 +18,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
-from typing import Any
+from typing import Any, Protocol, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -42,7 +41,37 @@ from derive.spec import NetworkSpec, load_spec, parse_spec, spec_from_data
 Spec = str | os.PathLike[str] | Mapping[str, Any]
 
 
-def build(spec: Spec, *, source: str | None = None) -> ModuleType:
+class GeneratedModule(Protocol):
+    """What :func:`build` returns, as a type checker sees it: what every generated
+    module has, whichever the spec's form, style and target.
+
+    ``forward``, ``loss`` and ``gradients`` take ``params``, a dict of arrays keyed
+    by parameter name (shapes in ``PARAMETER_SHAPES``), then the inputs: ``x`` (and
+    ``y``) for a ``[[layers]]`` spec, an equation spec's inputs by name or in the
+    order of ``INPUT_SHAPES``; ``loss`` of a ``[[layers]]`` spec also takes
+    ``(y_predicted, y_observed)``. The rest (``mlp``, the ``d_loss_d_*`` functions,
+    ``INPUT_SHAPE``, ...) differs between specs and is ``Any`` here. A module
+    imported from its file (``generated/NAME.py``) is typed exactly instead: its
+    inputs by name, and ``params`` its own ``TypedDict``, ``Parameters``.
+    """
+
+    __name__: str
+    PARAMETER_SHAPES: dict[str, tuple[int, ...]]
+
+    def forward(
+        self, params: Mapping[str, Any], /, *inputs: Any, **named: Any
+    ) -> dict[str, Any]: ...
+
+    def loss(self, *arguments: Any, **named: Any) -> Any: ...
+
+    def gradients(
+        self, params: Mapping[str, Any], /, *inputs: Any, **named: Any
+    ) -> dict[str, Any]: ...
+
+    def __getattr__(self, name: str) -> Any: ...
+
+
+def build(spec: Spec, *, source: str | None = None) -> GeneratedModule:
     """The generated gradient module for ``spec``, imported from memory.
 
     It is the module ``derive`` would write as ``NAME.py``, byte for byte: the same
@@ -54,7 +83,10 @@ def build(spec: Spec, *, source: str | None = None) -> ModuleType:
     network, label = _read(spec, source)
     with internal_errors(label):
         code = python_code(derive_spec(network), label)
-    return load_module(network.name, code.source)
+    # The module is a ModuleType at run time; the protocol is the part of its
+    # attributes that every spec's module has, which mypy cannot see in a module
+    # made from text.
+    return cast(GeneratedModule, load_module(network.name, code.source))
 
 
 def derivation(spec: Spec, *, source: str | None = None) -> DerivationDocument:

@@ -38,7 +38,7 @@ import types
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import sympy as sp
@@ -319,7 +319,8 @@ def _cached_reference(path: Path, shown: str, modified: int) -> Reference:
         )
     # derive's module, built in memory (nothing is written); the child process runs
     # the same source, read back from it.
-    module = build(given, source=shown)
+    # A module at run time; build's type (GeneratedModule) is the view of its users.
+    module = cast(types.ModuleType, build(given, source=shown))
     loader = module.__loader__
     assert isinstance(loader, importlib.abc.InspectLoader)
     source = loader.get_source(module.__name__)

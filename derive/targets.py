@@ -73,12 +73,16 @@ class Target:
     printer: type[NumPyCodePrinter]
     #: The import lines the module begins with (scipy.special comes apart, for erf).
     imports: tuple[str, ...]
-    #: The import lines instead, when the module turns class labels into one-hot rows.
+    #: The import lines instead, when the module turns class labels into one-hot rows
+    #: (or makes arrays on a device). A module with the vectorized argument checks
+    #: (templates/checks.py.j2) also imports ``check_imports``, from its last line's
+    #: module.
     imports_with_labels: tuple[str, ...]
     typing_imports: tuple[str, ...]
     #: Annotations of array arguments and of returned arrays.
     array_like: str
     array: str
+    check_imports: tuple[str, ...] = ()
     #: The namespace line, ``{arguments}`` its arrays; empty when the module is fixed.
     namespace: str = ""
     #: What a function that may be handed the namespace adds to its parameters, and
@@ -128,6 +132,7 @@ class Target:
     as_array: str = "numpy.asarray({0})"
     #: Whether labels ``{0}`` fall outside ``range({1})``; the float type of one-hot
     #: rows for predictions ``{0}``; one-hot rows of labels ``{0}`` in ``{2}``.
+    #: (NumPy promotes a float16 array with float32 rows; torch's matmul does not.)
     labels_outside: str = "{0}.size and ({0}.min() < 0 or {0}.max() >= {1})"
     float_type: str = "numpy.result_type({0}.dtype, numpy.float32)"
     one_hot: str = "numpy.eye({1}, dtype={2})[{0}]"
@@ -180,6 +185,9 @@ TARGETS: dict[str, Target] = {
         imports=("from array_api_compat import array_namespace",),
         imports_with_labels=("from array_api_compat import array_namespace, device",),
         typing_imports=(),
+        # The checks tell NumPy parameters with Dask data (which pass) from arrays
+        # of two libraries.
+        check_imports=("is_dask_array", "is_numpy_array"),
         array_like="Any",
         array="Any",
         namespace="xp = _namespace({arguments})",
@@ -208,7 +216,11 @@ TARGETS: dict[str, Target] = {
         as_float64="xp.astype({0}, xp.float64)",
         as_array="{0}",
         labels_outside="{0}.size and (xp.min({0}) < 0 or xp.max({0}) >= {1})",
-        float_type="xp.result_type({0}.dtype, xp.float32)",
+        # The predictions' own float type: torch computes float16 and bfloat16
+        # logits, and its matmul refuses rows of another dtype.
+        float_type=(
+            '{0}.dtype if xp.isdtype({0}.dtype, "real floating") else xp.float64'
+        ),
         one_hot=(
             "xp.astype(xp.expand_dims({0}, axis=-1)"
             " == xp.arange({1}, device=device({0})), {2})"

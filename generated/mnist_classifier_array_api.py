@@ -64,9 +64,9 @@ in its graph and can be differentiated again.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, overload
+from typing import Any, TypedDict, overload
 
-from array_api_compat import array_namespace, device
+from array_api_compat import array_namespace, device, is_dask_array, is_numpy_array
 
 #: Shape of every parameter, in the order ``mlp`` takes them.
 PARAMETER_SHAPES: dict[str, tuple[int, ...]] = {
@@ -79,6 +79,16 @@ PARAMETER_SHAPES: dict[str, tuple[int, ...]] = {
 INPUT_SHAPE = ("batch", 784)
 #: Shape of ``y_predicted`` and of the target ``y``.
 OUTPUT_SHAPE = ("batch", 10)
+
+
+class Parameters(TypedDict):
+    """What ``params`` holds: each parameter's array, by name, of the shape in
+    ``PARAMETER_SHAPES``."""
+
+    W0: Any
+    b0: Any
+    W1: Any
+    b1: Any
 
 
 #: The namespace of each array type met so far: ``array_namespace`` answers from the
@@ -142,7 +152,7 @@ def loss(y_predicted: Any, y_observed: Any, /) -> Any: ...
 
 
 @overload
-def loss(params: Mapping[str, Any], x: Any, y: Any, /) -> Any: ...
+def loss(params: Parameters, x: Any, y: Any, /) -> Any: ...
 
 
 def loss(*args: Any) -> Any:
@@ -244,13 +254,13 @@ def d_loss_d_b1(variable_dict: Mapping[str, Any], y_observed: Any) -> Any:
     return xp.sum(d_loss_d_ypredicted(variable_dict, y_observed), axis=0)
 
 
-def forward(params: Mapping[str, Any], x: Any) -> dict[str, Any]:
+def forward(params: Parameters, x: Any) -> dict[str, Any]:
     """Forward pass with checked arguments: ``mlp`` on ``params`` and ``x``."""
     *arrays, x, _ = _checked(params, x)
     return mlp(x, *arrays)
 
 
-def gradients(params: Mapping[str, Any], x: Any, y: Any) -> dict[str, Any]:
+def gradients(params: Parameters, x: Any, y: Any) -> dict[str, Any]:
     """Gradient of the loss with respect to every parameter, in one backward pass.
 
     Returns a dict keyed like ``params``; each array has its parameter's shape.
@@ -347,7 +357,38 @@ def _converted(params: Any, x: Any, y: Any) -> tuple[Any, ...]:
             raise ValueError(f"missing parameter {name!r} of shape {shape}")
         arrays.append(_array(f"parameter {name!r}", params[name], shape))
     x = _array("x", x, INPUT_SHAPE)
-    return (*arrays, x, None if y is None else _target(y, x, "x"))
+    y = None if y is None else _target(y, x, "x")
+    names = [f"parameter {name!r}" for name in PARAMETER_SHAPES]
+    _one_library_and_dtype(dict(zip([*names, "x", "y"], [*arrays, x, y], strict=True)))
+    return (*arrays, x, y)
+
+
+def _one_library_and_dtype(arrays: dict[str, Any], dtype: bool = True) -> None:
+    """One ``TypeError`` naming the arrays (None: not given), unless all of them share
+    one library and (``dtype``) one dtype: mixed, NumPy arrays would meet torch
+    tensors inside an operator (an ``AttributeError`` naming neither), and torch
+    refuses a matmul of two dtypes. NumPy parameters pass with Dask data, whose
+    chunks are NumPy arrays."""
+    dask = any(is_dask_array(array) for array in arrays.values())
+    libraries: dict[str, list[str]] = {}
+    dtypes: dict[str, list[str]] = {}
+    for name, array in arrays.items():
+        parameter = name.startswith("parameter")
+        if array is None or (dask and parameter and is_numpy_array(array)):
+            continue
+        # By namespace, not type: JAX's tracers and arrays are one library.
+        library = _namespace(array).__name__.removeprefix("array_api_compat.")
+        libraries.setdefault(library, []).append(name)
+        dtypes.setdefault(str(array.dtype), []).append(name)
+    for kind, found in (("libraries", libraries), ("dtypes", dtypes if dtype else {})):
+        if len(found) > 1:
+            groups = "; ".join(
+                f"{', '.join(names)}: {what}" for what, names in found.items()
+            )
+            raise TypeError(
+                f"the arrays are of different {kind} ({groups}); pass arrays of one "
+                "library and one floating dtype (integers become float64)"
+            )
 
 
 def _array(name: str, value: Any, shape: tuple[int | str, ...]) -> Any:
@@ -405,7 +446,8 @@ def _target(y: Any, like: Any, like_name: str, name: str = "y") -> Any:
                 f"{name}: class labels must be from 0 to {classes - 1}, got "
                 f"{int(xp.min(array))} to {int(xp.max(array))}"
             )
-        dtype = xp.result_type(like.dtype, xp.float32)
+        _one_library_and_dtype({like_name: like, name: array}, dtype=False)
+        dtype = like.dtype if xp.isdtype(like.dtype, "real floating") else xp.float64
         array = xp.astype(
             xp.expand_dims(array, axis=-1) == xp.arange(classes, device=device(array)),
             dtype,

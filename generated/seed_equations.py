@@ -51,7 +51,7 @@ pass through, as in NumPy and torch.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy
 from numpy.typing import ArrayLike, NDArray
@@ -76,6 +76,15 @@ AXES: dict[str, tuple[str, ...]] = {
     "x": (),
     "y_observed": (),
 }
+
+
+class Parameters(TypedDict):
+    """What ``params`` holds: each parameter's array, by name, of the shape in
+    ``PARAMETER_SHAPES``."""
+
+    W0: ArrayLike
+    W1: ArrayLike
+    W2: ArrayLike
 
 
 def relu(x: Any) -> Any:
@@ -110,22 +119,18 @@ def _values(
     return values
 
 
-def forward(
-    params: Mapping[str, ArrayLike], *inputs: ArrayLike, **named: ArrayLike
-) -> dict[str, Any]:
+def forward(params: Parameters, x: ArrayLike, y_observed: ArrayLike) -> dict[str, Any]:
     """Every value of the forward pass, the loss last, keyed by name."""
     arrays = _parameters(params)
-    given = _inputs(inputs, named)
+    given = _inputs(x, y_observed)
     return _values(
         arrays["W0"], arrays["W1"], arrays["W2"], given["x"], given["y_observed"]
     )
 
 
-def loss(
-    params: Mapping[str, ArrayLike], *inputs: ArrayLike, **named: ArrayLike
-) -> Any:
+def loss(params: Parameters, x: ArrayLike, y_observed: ArrayLike) -> Any:
     """The loss: ``loss = (y_predicted - y_observed)**2``."""
-    return forward(params, *inputs, **named)["loss"]
+    return forward(params, x, y_observed)["loss"]
 
 
 def d_loss_d_y_predicted(values: Mapping[str, Any], y_observed: Any) -> Any:
@@ -195,14 +200,14 @@ def d_loss_d_W2(values: Mapping[str, Any], y_observed: Any) -> Any:
 
 
 def gradients(
-    params: Mapping[str, ArrayLike], *inputs: ArrayLike, **named: ArrayLike
+    params: Parameters, x: ArrayLike, y_observed: ArrayLike
 ) -> dict[str, NDArray[Any]]:
     """Gradient of the loss with respect to every parameter, in one backward pass.
 
     Returns a dict keyed like ``params``; each array has its parameter's shape.
     """
     arrays = _parameters(params)
-    given = _inputs(inputs, named)
+    given = _inputs(x, y_observed)
     W1 = arrays["W1"]
     W2 = arrays["W2"]
     x = given["x"]
@@ -235,7 +240,7 @@ def gradients(
     }
 
 
-def _parameters(params: Mapping[str, ArrayLike]) -> dict[str, NDArray[Any]]:
+def _parameters(params: Mapping[str, Any]) -> dict[str, NDArray[Any]]:
     """``params`` as arrays, after checking their names and shapes."""
     # A dict passes on its type alone, ahead of the slower ABC test; anything else
     # (None, a list of arrays, a string) would fail below without naming params.
@@ -267,31 +272,15 @@ def _not_a_mapping(params: object) -> str:
     return message
 
 
-def _inputs(
-    inputs: tuple[ArrayLike, ...], named: Mapping[str, ArrayLike]
-) -> dict[str, NDArray[Any]]:
-    """The inputs, by position or keyword, after checking names, shapes and that
-    they share one batch size."""
-    if len(inputs) > len(INPUT_SHAPES):
-        raise TypeError(
-            f"{len(inputs)} inputs given; expected {len(INPUT_SHAPES)}: "
-            + ", ".join(INPUT_SHAPES)
-        )
-    given = dict(zip(INPUT_SHAPES, inputs, strict=False))  # fewer, by keyword
-    for name, value in named.items():
-        if name not in INPUT_SHAPES:
-            expected = ", ".join(INPUT_SHAPES)
-            raise ValueError(f"unknown input {name!r}; expected {expected}")
-        if name in given:
-            raise TypeError(f"input {name!r} given both by position and by keyword")
-        given[name] = value
+def _inputs(*inputs: ArrayLike) -> dict[str, NDArray[Any]]:
+    """The inputs, in ``INPUT_SHAPES``'s order, keyed by name, after checking their
+    shapes and that they share one batch size (their names and number are the
+    signature's to check)."""
     batch: dict[str, tuple[str, int]] = {}
-    arrays = {}
-    for name, shape in INPUT_SHAPES.items():
-        if name not in given:
-            raise ValueError(f"missing input {name!r} of shape {shape}")
-        arrays[name] = _checked("input", name, given[name], shape, batch)
-    return arrays
+    return {
+        name: _checked("input", name, value, shape, batch)
+        for (name, shape), value in zip(INPUT_SHAPES.items(), inputs, strict=True)
+    }
 
 
 def _checked(

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Mapping
-from typing import Any, overload
+from typing import Any, TypedDict, overload
 
 #: Shape of every parameter, in the order ``mlp`` takes them.
 PARAMETER_SHAPES: dict[str, tuple[int, ...]] = {
@@ -57,6 +57,15 @@ PARAMETER_SHAPES: dict[str, tuple[int, ...]] = {
 INPUT_SHAPE = ()
 #: Shape of ``y_predicted`` and of the target ``y`` (``()``: a number).
 OUTPUT_SHAPE = ()
+
+
+class Parameters(TypedDict):
+    """What ``params`` holds: each parameter's array, by name, of the shape in
+    ``PARAMETER_SHAPES``."""
+
+    W0: Any
+    W1: Any
+    W2: Any
 
 
 def relu(x: float) -> float:
@@ -97,7 +106,7 @@ def mlp(x: Any, W0: Any, W1: Any, W2: Any) -> dict[str, Any]:
     }
 
 
-def forward(params: Mapping[str, Any], x: Any) -> dict[str, Any]:
+def forward(params: Parameters, x: Any) -> dict[str, Any]:
     """``mlp`` on the parameters in ``params``, after checking them and ``x``."""
     _check(params, x)
     return mlp(x, params["W0"], params["W1"], params["W2"])
@@ -108,7 +117,7 @@ def loss(y_predicted: Any, y_observed: Any, /) -> float: ...
 
 
 @overload
-def loss(params: Mapping[str, Any], x: Any, y: Any, /) -> float: ...
+def loss(params: Parameters, x: Any, y: Any, /) -> float: ...
 
 
 def loss(*args: Any) -> float:
@@ -130,7 +139,7 @@ def loss(*args: Any) -> float:
     return float((y_predicted - y_observed) ** 2)
 
 
-def gradients(params: Mapping[str, Any], x: Any, y: Any) -> dict[str, Any]:
+def gradients(params: Parameters, x: Any, y: Any) -> dict[str, Any]:
     """Gradient of the loss with respect to every parameter, for one sample.
 
     Returns a dict keyed like ``params``; each gradient is a float or nested lists of

@@ -57,7 +57,7 @@ grad raises ``TypeError`` (pass ``tensor.detach()``, or derive with ``target =
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, overload
+from typing import Any, TypedDict, overload
 
 import numpy
 from numpy.typing import ArrayLike, NDArray
@@ -75,6 +75,18 @@ PARAMETER_SHAPES: dict[str, tuple[int, ...]] = {
 INPUT_SHAPE = ("batch", 4)
 #: Shape of ``y_predicted`` and of the target ``y``.
 OUTPUT_SHAPE = ("batch", 2)
+
+
+class Parameters(TypedDict):
+    """What ``params`` holds: each parameter's array, by name, of the shape in
+    ``PARAMETER_SHAPES``."""
+
+    W0: ArrayLike
+    b0: ArrayLike
+    W1: ArrayLike
+    b1: ArrayLike
+    W2: ArrayLike
+    b2: ArrayLike
 
 
 def tanh(x: Any) -> Any:
@@ -119,7 +131,7 @@ def loss(y_predicted: Any, y_observed: Any, /) -> Any: ...
 
 
 @overload
-def loss(params: Mapping[str, ArrayLike], x: ArrayLike, y: ArrayLike, /) -> Any: ...
+def loss(params: Parameters, x: ArrayLike, y: ArrayLike, /) -> Any: ...
 
 
 def loss(*args: Any) -> Any:
@@ -240,14 +252,14 @@ def d_loss_d_b2(variable_dict: Mapping[str, Any], y_observed: Any) -> Any:
     return d_loss_d_ypredicted(variable_dict, y_observed).sum(axis=0)
 
 
-def forward(params: Mapping[str, ArrayLike], x: ArrayLike) -> dict[str, Any]:
+def forward(params: Parameters, x: ArrayLike) -> dict[str, Any]:
     """Forward pass with checked arguments: ``mlp`` on ``params`` and ``x``."""
     *arrays, x, _ = _checked(params, x)
     return mlp(x, *arrays)
 
 
 def gradients(
-    params: Mapping[str, ArrayLike], x: ArrayLike | Any, y: ArrayLike | Any
+    params: Parameters, x: ArrayLike | Any, y: ArrayLike | Any
 ) -> dict[str, NDArray[Any]]:
     """Gradient of the loss with respect to every parameter, in one backward pass.
 
@@ -281,7 +293,7 @@ def gradients(
 
 
 def _checked(
-    params: Mapping[str, ArrayLike], x: ArrayLike, y: ArrayLike | None = None
+    params: Mapping[str, Any], x: ArrayLike, y: ArrayLike | None = None
 ) -> tuple[Any, ...]:
     """The parameters in ``PARAMETER_SHAPES``'s order, then ``x`` and ``y``, checked.
 

@@ -499,6 +499,72 @@ def test_checks_on_torch_tensors(checked):
         module.gradients(params, x.to(torch.complex128), y)
 
 
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32"])
+def test_integer_labels_on_torch_half_precision(checked, dtype):
+    """One-hot rows take the logits' dtype: torch's matmul refuses float32 rows next
+    to float16 or bfloat16 logits. The gradients keep the parameters' dtype and are
+    the float64 gradients, rounded."""
+    torch = pytest.importorskip("torch")
+    spec, numpy_module, module = checked["classifier"]
+    rng = np.random.default_rng(13)
+    params, x, y = random_problem(rng, numpy_module, 8, "softmax_cross_entropy", True)
+    expected = numpy_module.gradients(params, x, y)
+    half = getattr(torch, dtype)
+    tensors = {k: torch.from_numpy(v).to(half) for k, v in params.items()}
+    labels = torch.from_numpy(y)
+    got = module.gradients(tensors, torch.from_numpy(x).to(half), labels)
+    assert {g.dtype for g in got.values()} == {half}
+    tolerance = {"float16": 2e-2, "bfloat16": 1e-1, "float32": 1e-5}[dtype]
+    assert_close(
+        {k: g.float().numpy() for k, g in got.items()},
+        expected,
+        rtol=tolerance,
+        atol=tolerance * max(float(np.abs(g).max()) for g in expected.values()),
+    )
+    loss = module.loss(tensors, torch.from_numpy(x).to(half), labels)
+    assert loss.dtype == half
+
+
+def test_mixing_libraries_or_dtypes_is_one_type_error_naming_the_arrays(checked):
+    """NumPy arrays next to torch tensors, or two float dtypes: one ``TypeError``
+    that names which arrays are which, before any arithmetic (where NumPy meeting a
+    tensor raised an ``AttributeError`` naming neither)."""
+    torch = pytest.importorskip("torch")
+    spec, numpy_module, module = checked["classifier"]
+    rng = np.random.default_rng(14)
+    params, x, y = random_problem(rng, numpy_module, 4, "softmax_cross_entropy", True)
+    tensors, tx, ty = convert((params, x, y), torch.from_numpy)
+    names = ", ".join(f"parameter {k!r}" for k in params)
+    with pytest.raises(TypeError) as raised:
+        module.gradients(tensors, x, y)
+    assert str(raised.value) == (
+        f"the arrays are of different libraries ({names}: torch; "
+        "x, y: numpy); pass arrays of one library and one floating dtype "
+        "(integers become float64)"
+    )
+    with pytest.raises(TypeError, match=r"libraries \(x: torch; y: numpy\)"):
+        module.loss(tensors, tx, y)
+    with pytest.raises(
+        TypeError,
+        match=rf"^the arrays are of different libraries \({names}: numpy; x: torch\)",
+    ):
+        module.forward(params, tx)
+    mixed = {**tensors, "W0": tensors["W0"].float()}
+    with pytest.raises(TypeError) as raised:
+        module.gradients(mixed, tx, ty)
+    assert str(raised.value).startswith(
+        "the arrays are of different dtypes (parameter 'W0': torch.float32; "
+        "parameter 'b0', "
+    )
+    with pytest.raises(
+        TypeError, match=r"dtypes \(.*: torch.float64; x: torch.float32\)"
+    ):
+        module.forward(tensors, tx.float())
+    # One library and dtype passes, labels included; integer parameters become
+    # float64 like the rest.
+    module.gradients({**tensors, "b0": tensors["b0"].round().long()}, tx, ty)
+
+
 # Equation specs ------------------------------------------------------------------------
 
 #: Every example equation spec (issue 10), by name.

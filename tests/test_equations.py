@@ -141,8 +141,6 @@ def test_inputs_by_keyword_equal_inputs_by_position():
             "parameter 'W0' has shape (4, 8), expected (8, 4): axis 0 (d_h) has "
             "size 4, not 8",
         ),
-        (lambda p, i: i.pop("y"), "missing input 'y' of shape ('batch', 2)"),
-        (lambda p, i: i.update(z=np.zeros(1)), "unknown input 'z'; expected x, y"),
         (lambda p, i: p.pop("W1"), "missing parameter 'W1' of shape (8, 8)"),
         (lambda p, i: i.update(x=np.zeros(4)), "input 'x' has shape (4,), expected"),
     ],
@@ -152,6 +150,27 @@ def test_wrong_arrays_raise_value_errors_naming_them(change, message):
     params, inputs = arrays("residual_mlp")
     change(params, inputs)
     with pytest.raises(ValueError) as error:
+        module.gradients(params, **inputs)
+    assert message in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda i: i.pop("y"),
+            "gradients() missing 1 required positional argument: 'y'",
+        ),
+        (lambda i: i.update(z=np.zeros(1)), "unexpected keyword argument 'z'"),
+    ],
+)
+def test_a_missing_or_unknown_input_is_the_signatures_type_error(change, message):
+    """The inputs are the functions' own arguments, by name (a type checker sees
+    them): Python names one that is missing or unknown."""
+    module = import_path(GENERATED / "residual_mlp.py")
+    params, inputs = arrays("residual_mlp")
+    change(inputs)
+    with pytest.raises(TypeError) as error:
         module.gradients(params, **inputs)
     assert message in str(error.value)
 
