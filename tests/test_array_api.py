@@ -680,9 +680,10 @@ def _given_arguments(module: ModuleType, function: str, given: dict) -> list:
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_equation_spec_on_torch_tensors_equals_autograd(equation_modules, name, dtype):
     """torch tensors in, torch tensors of the same dtype out, equal to torch
-    autograd on the reference's evaluation of the same equations."""
+    autograd on the reference's evaluation of the same equations and to the NumPy
+    target on arrays of that dtype."""
     torch = pytest.importorskip("torch")
-    spec, _, module = equation_modules[name]
+    spec, numpy_module, module = equation_modules[name]
     params, inputs = random_point(spec, batch=4, seed=3)
     expected = evaluate(spec, params, inputs)
     tensor = lambda a: torch.tensor(np.asarray(a), dtype=getattr(torch, dtype))  # noqa: E731
@@ -692,6 +693,64 @@ def test_equation_spec_on_torch_tensors_equals_autograd(equation_modules, name, 
         assert value.dtype == getattr(torch, dtype) and value.device.type == "cpu"
     rtol, atol = (1e-10, 1e-12) if dtype == "float64" else (2e-4, 2e-5)
     assert_close({k: v.numpy() for k, v in got.items()}, expected.gradients, rtol, atol)
+    numpy_params, numpy_inputs = (
+        convert(a, lambda v: v.astype(dtype)) for a in (params, inputs)
+    )
+    expected_numpy = numpy_module.gradients(numpy_params, **numpy_inputs)
+    assert_close({k: v.numpy() for k, v in got.items()}, expected_numpy, rtol, atol)
+
+
+@pytest.mark.parametrize("name", ["residual_mlp", "seed_equations"])
+def test_equation_spec_mixing_libraries_or_dtypes_is_one_type_error_naming_the_arrays(
+    equation_modules, name
+):
+    """The [[layers]] modules' check and message (templates/one_library.py.j2), the
+    arrays named as the equation modules' other errors name them: torch parameters
+    with NumPy inputs, or float32 parameters with float64 inputs, raise one
+    ``TypeError`` at every entry point, before any arithmetic (where NumPy meeting a
+    tensor raised a ``TypeError`` or ``AttributeError`` naming neither, and torch a
+    ``RuntimeError`` for the matmul of two dtypes)."""
+    torch = pytest.importorskip("torch")
+    spec, _, module = equation_modules[name]
+    params, inputs = random_point(spec, batch=4, seed=5)
+    inputs = convert(inputs, np.asarray)  # NumPy arrays, 0-d ones too
+    tensors, tensor_inputs = (convert(a, torch.from_numpy) for a in (params, inputs))
+    parameters = ", ".join(f"parameter {k!r}" for k in params)
+    given = ", ".join(f"input {k!r}" for k in inputs)
+    advice = (
+        "pass arrays of one library and one floating dtype (integers become float64)"
+    )
+    for function in (module.gradients, module.forward, module.loss):
+        with pytest.raises(TypeError) as raised:
+            function(tensors, **inputs)
+        assert str(raised.value) == (
+            f"the arrays are of different libraries ({parameters}: torch; "
+            f"{given}: numpy); {advice}"
+        )
+    with pytest.raises(TypeError) as raised:
+        module.gradients(params, **tensor_inputs)
+    assert str(raised.value) == (
+        f"the arrays are of different libraries ({parameters}: numpy; "
+        f"{given}: torch); {advice}"
+    )
+    single = {k: v.float() for k, v in tensors.items()}
+    for function in (module.gradients, module.forward, module.loss):
+        with pytest.raises(TypeError) as raised:
+            function(single, **tensor_inputs)
+        assert str(raised.value) == (
+            f"the arrays are of different dtypes ({parameters}: torch.float32; "
+            f"{given}: torch.float64); {advice}"
+        )
+    first, *_ = inputs
+    with pytest.raises(TypeError) as raised:
+        module.gradients(
+            tensors, **{**tensor_inputs, first: tensor_inputs[first].float()}
+        )
+    assert str(raised.value).endswith(f"input {first!r}: torch.float32); {advice}")
+    # One library and dtype passes; integer parameters become float64 like the rest.
+    rounded = {k: v.round().long() for k, v in tensors.items()}
+    got = module.gradients(rounded, **tensor_inputs)
+    assert {v.dtype for v in got.values()} == {torch.float64}
 
 
 @pytest.mark.parametrize("name", [*EQUATION_EXAMPLES, "coverage"])
@@ -717,11 +776,14 @@ def test_equation_spec_on_jax_also_under_jit_equals_jax_grad(
 
 
 @pytest.mark.parametrize("name", [*EQUATION_EXAMPLES, "coverage"])
+@pytest.mark.parametrize("parameters", ["dask", "numpy"])
 def test_equation_spec_on_dask_chunked_along_the_batch(
-    equation_modules, name, dask_client
+    equation_modules, name, parameters, dask_client
 ):
-    """Every input chunked along its batch axis: the gradients equal NumPy's, and no
-    task holds a whole-batch array (batch sums are reduced chunk by chunk)."""
+    """Every input chunked along its batch axis, the parameters Dask or NumPy arrays
+    (the one mix the library check lets pass: Dask's chunks are NumPy arrays): the
+    gradients equal NumPy's, and no task holds a whole-batch array (batch sums are
+    reduced chunk by chunk)."""
     da = pytest.importorskip("dask.array")
     spec, numpy_module, module = equation_modules[name]
     if not all(spec.inputs[n][:1] == ("batch",) for n in spec.inputs):
@@ -732,7 +794,8 @@ def test_equation_spec_on_dask_chunked_along_the_batch(
         n: da.from_array(a, chunks=(chunk,) + (-1,) * (a.ndim - 1))
         for n, a in inputs.items()
     }
-    lazy = module.gradients(convert(params, da.from_array), **chunked)
+    given = convert(params, da.from_array) if parameters == "dask" else params
+    lazy = module.gradients(given, **chunked)
     assert all(isinstance(g, da.Array) for g in lazy.values())
     (computed,) = dask_client.compute([lazy], sync=True)
     expected = numpy_module.gradients(params, **inputs)
