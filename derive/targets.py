@@ -74,9 +74,9 @@ class Target:
     #: The import lines the module begins with (scipy.special comes apart, for erf).
     imports: tuple[str, ...]
     #: The import lines instead, when the module turns class labels into one-hot rows
-    #: (or makes arrays on a device). A module with the vectorized argument checks
-    #: (templates/checks.py.j2) also imports ``check_imports``, from its last line's
-    #: module.
+    #: (or makes arrays on a device). A vectorized module (either spec form: both
+    #: print templates/one_library.py.j2's check) also imports ``check_imports``, from
+    #: its last line's module.
     imports_with_labels: tuple[str, ...]
     typing_imports: tuple[str, ...]
     #: Annotations of array arguments and of returned arrays.
