@@ -195,7 +195,9 @@ def build() -> dict[str, Any]:
                     "that give one name two formulas; this schema cannot check those."
                 ),
                 "type": "string",
-                "pattern": spec._FUNCTION_NAME.pattern,
+                # Anchored: a JSON Schema pattern matches anywhere, and derive matches
+                # the whole name (fullmatch).
+                "pattern": f"^{spec._FUNCTION_NAME.pattern}$",
                 "not": {
                     "anyOf": [
                         {
