@@ -15,8 +15,10 @@ Entries live in ``.derive_cache/VERSION/KEY.json`` in the project holding the ou
 folder (the nearest folder above it with a ``pyproject.toml`` or ``.git``), or else
 in the output folder's parent. The folder holds a ``.gitignore`` of ``*`` and a
 ``CACHEDIR.TAG``, as ruff's cache does, so that it is never committed nor backed up.
-It is only an optimization: one that cannot be read or written is ignored, and
-``--no-cache`` (or deleting the folder) makes every spec be derived again.
+It is only an optimization: one that cannot be read or written is ignored, and so
+is one that is not exactly what a run of its spec writes (:meth:`Cache.get`): it is
+a miss, overwritten once the spec is derived. ``--no-cache`` reads no entry (every
+spec is derived again) but writes each one afresh, so it also repairs a bad one.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Iterable
@@ -41,6 +44,11 @@ CACHE_NAME = ".derive_cache"
 DEPENDENCIES = ("sympy", "ruff", "jinja2", "numpy")
 #: What marks a project's top folder (as in :func:`derive.cli.recorded_path`).
 PROJECT_MARKERS = ("pyproject.toml", ".git")
+#: The files an entry lists, a spec's NAME.py, NAME.tex and NAME.md (never its PDF,
+#: which depends on the TeX installation the key does not hold).
+CACHED_SUFFIXES = (".py", ".tex", ".md")
+#: What :func:`file_hash` returns: 64 lowercase hex digits.
+_HASH = re.compile(r"[0-9a-f]{64}")
 _TAG = (
     "Signature: 8a477f597d28d172789f06886806bc55\n"
     "# This file is a cache directory tag created by derive.\n"
@@ -118,25 +126,42 @@ def file_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def cached_names(name: str) -> set[str]:
+    """The files an entry of spec ``name`` lists."""
+    return {f"{name}{suffix}" for suffix in CACHED_SUFFIXES}
+
+
 class Cache:
-    """The entries for one output folder; ``enabled=False`` finds and keeps none."""
+    """The entries for one output folder. ``read=False`` (``--no-cache``) finds none
+    but still stores what was derived, replacing the entry there was."""
 
-    def __init__(self, out: Path, enabled: bool = True) -> None:
-        self.enabled = enabled
-        self.folder = cache_folder(out) if enabled else Path()
+    def __init__(self, out: Path, read: bool = True) -> None:
+        self.read = read
+        self.folder = cache_folder(out)
 
-    def get(self, entry_key: str) -> tuple[str, dict[str, str]] | None:
-        """The spec's name and its files' hashes (name -> SHA-256), if stored."""
-        if not self.enabled:
+    def get(self, entry_key: str, name: str) -> dict[str, str] | None:
+        """The hashes (file name -> SHA-256) of what spec ``name`` made, if stored.
+
+        An entry is used only if it is exactly what :meth:`put` writes for that
+        spec: its name, the spec's three files (:func:`cached_names`) and a
+        well-formed hash for each. Anything else (edited by hand, truncated, from
+        a bug) is a miss: trusting it would skip the spec and list none or only
+        some of its files, or make ``--check`` call them orphans.
+        """
+        if not self.read:
             return None
         try:
             data = json.loads((self.folder / f"{entry_key}.json").read_bytes())
-            name, files = data["name"], data["files"]
+            stored, files = data["name"], data["files"]
         except (OSError, ValueError, KeyError, TypeError):  # none, or not ours
             return None
-        if not isinstance(name, str) or not isinstance(files, dict):
+        if stored != name or not isinstance(files, dict):
             return None
-        return name, files
+        if set(files) != cached_names(name):
+            return None
+        if not all(isinstance(h, str) and _HASH.fullmatch(h) for h in files.values()):
+            return None
+        return files
 
     def matches(self, folder: Path, files: dict[str, str]) -> bool:
         """Whether each file is in ``folder`` with the hash given."""
@@ -150,8 +175,6 @@ class Cache:
 
     def put(self, entry_key: str, name: str, files: dict[str, bytes]) -> None:
         """Store what spec ``name`` made; a cache that cannot be written is left."""
-        if not self.enabled:
-            return
         text = json.dumps(
             {"name": name, "files": {n: file_hash(d) for n, d in files.items()}},
             indent=1,

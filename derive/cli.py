@@ -127,30 +127,45 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="output folder (default: out of [tool.derive], else generated)",
     )
-    parser.add_argument(
+    # --check and --diff, --pdf and --no-pdf: each pair says two opposite things,
+    # refused (one line, exit 2) as -q with -v is, rather than one silently winning
+    compare = parser.add_mutually_exclusive_group()
+    compare.add_argument(
         "--check",
         action="store_true",
         help="write nothing; exit 1 and list the files that are missing, differ, or "
         "are orphaned (their spec is gone)",
     )
-    parser.add_argument(
+    compare.add_argument(
         "--diff",
         action="store_true",
-        help="write nothing; print a unified diff of each file that would change, "
-        "and exit 1 if any would",
+        help="write nothing; print a unified diff of each file that would change "
+        "(an orphaned file as its deletion), and exit 1 if any would. Its paths are "
+        "relative to the project's root (the folder of the pyproject.toml with "
+        "[tool.derive], else the working folder), so that git apply run there "
+        "applies it",
     )
-    parser.add_argument(
+    pdf = parser.add_mutually_exclusive_group()
+    pdf.add_argument(
         "--pdf",
-        action=argparse.BooleanOptionalAction,
+        action="store_const",
+        const=True,
         default=None,
         help="also write NAME.pdf, compiled from NAME.tex with pdflatex (not checked "
         "by --check; default: pdf of [tool.derive], else no)",
     )
+    pdf.add_argument(
+        "--no-pdf",
+        dest="pdf",
+        action="store_const",
+        const=False,
+        help="write no PDF, whatever [tool.derive] says",
+    )
     parser.add_argument(
         "--no-cache",
         action="store_true",
-        help="derive every spec, even one whose files are what it made the last time "
-        "(see .derive_cache/)",
+        help="derive every spec again, even one whose files are what it made the "
+        "last time, and rewrite its entry in .derive_cache/",
     )
     talk = parser.add_mutually_exclusive_group()
     talk.add_argument(
@@ -190,6 +205,7 @@ class Settings:
 
     specs: tuple[str, ...]  # empty: the built-in default
     out: Path
+    out_label: str  # how errors name it: "--out", or "pyproject.toml: tool.derive.out"
     check: bool
     diff: bool
     pdf: bool
@@ -209,15 +225,22 @@ def settings(arguments: argparse.Namespace) -> Settings:
     specs: tuple[str, ...] = tuple(arguments.specs)
     if not specs and config is not None and config.specs is not None:
         specs = tuple(str(p) for p in config.specs)
-    out = arguments.out
-    if out is None:
-        out = config.out if config is not None and config.out is not None else None
+    out, out_label = arguments.out, "--out"
+    if out is None and config is not None:
+        # [tool.derive]'s paths are relative to its pyproject.toml, the default out
+        # too: a run from a subfolder must not look for (or write) a second one there
+        if config.out is not None:
+            out = config.out
+        else:
+            out = config.relative(DEFAULT_OUT)
+        out_label = f"{display_path(config.path)}: tool.derive.out"
     pdf = arguments.pdf
     if pdf is None:
         pdf = bool(config is not None and config.pdf)
     return Settings(
         specs=specs,
         out=out if out is not None else DEFAULT_OUT,
+        out_label=out_label,
         check=arguments.check,
         diff=arguments.diff,
         pdf=pdf,
@@ -249,6 +272,7 @@ def _sources(settings: Settings, errors: list[DeriveError]) -> list[Source]:
         default = resource_folder("specs") / Path(DEFAULT_SPEC).name
         return [Source(default, DEFAULT_SPEC, DEFAULT_SPEC)]
     found: list[Source] = []
+    seen: set[Path] = set()  # resolved: a spec named twice is read once
     stdin_given = False
     for name in settings.specs:
         if name == STDIN:
@@ -275,6 +299,14 @@ def _sources(settings: Settings, errors: list[DeriveError]) -> list[Source]:
         else:
             paths = [path]
         for spec in paths:
+            try:
+                resolved = spec.resolve()
+            except (OSError, RuntimeError):  # a name too long, a link loop
+                resolved = None
+            if resolved is not None:
+                if resolved in seen:
+                    continue
+                seen.add(resolved)
             try:
                 recorded = recorded_path(spec, settings.out)
             except (OSError, ValueError):  # a name too long: reading it says so
@@ -336,25 +368,29 @@ def _load(source: Source, settings: Settings, cache: Cache, note: Status) -> Non
             source.spec = load_spec(source.path)
             source.name = source.spec.name
             return
-    if cache.enabled:
-        source.key = key(source.data, source.recorded)
-        entry = cache.get(source.key)
-        if entry is None:
-            note(f"{source.shown}: not in the cache; deriving it")
-        elif settings.compiles_pdfs:
-            note(f"{source.shown}: --pdf compiles every spec again; deriving it")
-        elif not cache.matches(settings.out, entry[1]):
-            note(
-                f"{source.shown}: its files in {settings.out.as_posix()}/ are not the "
-                "ones it made the last time; deriving it"
-            )
-        else:
-            source.name, source.cached = entry
-            note(
-                f"{source.shown}: unchanged since the last run (spec, derive and its "
-                f"dependencies; its files in {settings.out.as_posix()}/ too): skipped"
-            )
-            return
+    # The key is worked out with --no-cache too: the entry is then written afresh.
+    source.key = key(source.data, source.recorded)
+    declared = _declared_name(source.data)
+    entry = None if declared is None else cache.get(source.key, declared)
+    if not cache.read:
+        note(f"{source.shown}: --no-cache; deriving it")
+    elif entry is None:
+        note(f"{source.shown}: not in the cache; deriving it")
+    elif settings.compiles_pdfs:
+        note(f"{source.shown}: --pdf compiles every spec again; deriving it")
+    elif not cache.matches(settings.out, entry):
+        note(
+            f"{source.shown}: its files in {settings.out.as_posix()}/ are not the "
+            "ones it made the last time; deriving it"
+        )
+    else:
+        assert declared is not None
+        source.name, source.cached = declared, entry
+        note(
+            f"{source.shown}: unchanged since the last run (spec, derive and its "
+            f"dependencies; its files in {settings.out.as_posix()}/ too): skipped"
+        )
+        return
     try:
         # utf-8-sig: files saved by Windows editors start with a byte-order mark.
         text = source.data.decode("utf-8-sig")
@@ -368,9 +404,35 @@ def _load(source: Source, settings: Settings, cache: Cache, note: Status) -> Non
     source.name = source.spec.name
 
 
+def _declared_name(data: bytes) -> str | None:
+    """The ``name`` a spec's bytes give (both spec forms have it at the top), read
+    with tomllib alone: a cache entry is checked against it without SymPy. None when
+    the bytes are no TOML with a string name (parsing the spec then says why)."""
+    import tomllib
+
+    try:
+        table = tomllib.loads(data.decode("utf-8-sig"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
+        return None
+    name = table.get("name")
+    return name if isinstance(name, str) else None
+
+
 def _saying(status: Status, where: str) -> Status:
-    """``status``, each text prefixed with the spec it is about."""
-    return lambda text: status(f"{where}: {text}")
+    """``status``, each text prefixed with the spec it is about.
+
+    A text said a second time is marked so: derive.render prints and formats the
+    module twice, a draft to check numerically and then the module written, whose
+    header says how it was checked; -v showed the same two lines twice."""
+    said: set[str] = set()
+
+    def say(text: str) -> None:
+        if text in said:
+            text = f"{text} again (the module written, its header saying how it was checked)"
+        said.add(text)
+        status(f"{where}: {text}")
+
+    return say
 
 
 def _derive_all(
@@ -383,7 +445,7 @@ def _derive_all(
     """Read every spec, then derive those the cache does not answer for. Every
     error is added to ``errors``: all the spec errors (nothing is derived then),
     else each spec's derivation error."""
-    cache = Cache(settings.out, settings.cache)
+    cache = Cache(settings.out, read=settings.cache)
     names: dict[str, str] = {}
     for source in sources:
         try:
@@ -419,7 +481,7 @@ def _derive_all(
 def _store(sources: Sequence[Source], settings: Settings) -> None:
     """Put what each derived spec made into the cache (its PDF left out: it
     depends on the TeX installation, which the cache's key does not hold)."""
-    cache = Cache(settings.out, settings.cache)
+    cache = Cache(settings.out)
     for source in sources:
         if source.key is not None and source.outputs:
             made = {
@@ -471,9 +533,22 @@ def _error_line(error: DeriveError) -> str:
     return f"derive: error: {one_line(error)}"
 
 
+def _naming_out(error: DeriveError, run: Settings | None) -> DeriveError:
+    """``error``, its ``--out DIR:`` (as derive.files words it) replaced by where
+    the folder came from, when that is [tool.derive] and not the command line."""
+    if run is None or run.out_label == "--out":
+        return error
+    prefix = f"--out {run.out.as_posix()}:"
+    text = str(error)
+    if not text.startswith(prefix):
+        return error
+    return DeriveError(f"{run.out_label} ({run.out.as_posix()}):{text[len(prefix) :]}")
+
+
 def _run(arguments: argparse.Namespace) -> int:
     changed: list[Path] | None = None
     errors: list[DeriveError] = []
+    run: Settings | None = None
     try:
         run = settings(arguments)
         # On a terminal, a run that takes longer than STATUS_DELAY says what it is
@@ -509,8 +584,9 @@ def _run(arguments: argparse.Namespace) -> int:
             return result
         assert changed is not None
         _report(run, sources, outputs, changed)
+        _report_orphans(run, _orphans(run, sources, outputs))
     except DeriveError as error:  # a DerivationError is caught before any writing
-        print(_error_line(error), file=sys.stderr)
+        print(_error_line(_naming_out(error, run)), file=sys.stderr)
         return 3 if isinstance(error, DerivationError) else 2
     except KeyboardInterrupt as error:
         stopped = Interrupted.of(error)
@@ -585,33 +661,80 @@ def _with_pdfs(outputs: list[Output], status: Status) -> list[Output]:
     return result
 
 
+def _orphans(
+    run: Settings, sources: Sequence[Source], outputs: Sequence[Output]
+) -> list[Orphan]:
+    """The files in the output folder whose spec is gone or makes other files now."""
+    made = {o.name for o in outputs}
+    for source in sources:
+        made.update(source.cached or ())
+    given = {s.path.resolve() for s in sources if s.path is not None}
+    return orphans(run.out, made, given, builtin=DEFAULT_SPEC)
+
+
+def _orphan_summary(command: str, found: Sequence[Orphan]) -> list[str]:
+    """What the summary says of ``found``, one line for each kind of orphan."""
+    lines = []
+    gone = sum(o.gone for o in found)
+    if gone:
+        lines.append(
+            f"{command}: {gone} generated files have no spec any more; delete them "
+            "(or restore their specs)"
+        )
+    if len(found) - gone:
+        lines.append(
+            f"{command}: {len(found) - gone} generated files are no longer made by "
+            "their spec, which makes other files now (its name changed); delete them"
+        )
+    return lines
+
+
+def _report_orphans(run: Settings, found: Sequence[Orphan]) -> None:
+    """A plain run's note of the orphans it sees: it never deletes a file."""
+    if run.verbosity < 0:
+        return
+    for orphan in found:
+        print(
+            f"derive: orphan: {orphan.path.as_posix()} ({orphan.reason}; derive "
+            "deletes no file: delete it)",
+            file=sys.stderr,
+        )
+
+
+def project_root(run: Settings) -> Path:
+    """What ``--diff``'s paths are relative to: the folder of the pyproject.toml
+    with [tool.derive], else the working folder. ``git apply`` takes a patch's paths
+    relative to where it runs and ignores those outside it (a ``../`` path from a
+    subfolder), so a diff made anywhere in the project applies from its root."""
+    return run.config.path.parent if run.config is not None else Path.cwd()
+
+
 def _compare(
     run: Settings, sources: Sequence[Source], outputs: Sequence[Output], note: Status
 ) -> int:
-    """``--check`` and ``--diff``: what differs from the files on disk, and (for
-    ``--check``) the orphaned files; exit status 1 if anything does."""
+    """``--check`` and ``--diff``: what differs from the files on disk, and the
+    orphaned files; exit status 1 if anything does."""
     folder = run.out
     out_of_date = stale(folder, outputs)
-    found: list[Orphan] = []
-    if run.check:
-        note(f"looking in {folder.as_posix()}/ for files whose spec is gone")
-        made = {o.name for o in outputs}
-        for source in sources:
-            made.update(source.cached or ())
-        given = {s.path.resolve() for s in sources if s.path is not None}
-        found = orphans(folder, made, given, builtin=DEFAULT_SPEC)
+    note(f"looking in {folder.as_posix()}/ for files whose spec is gone")
+    found = _orphans(run, sources, outputs)
     if run.diff:
+        root = project_root(run)
         by_path = {folder / o.name: o for o in outputs}
         for path in out_of_date:
-            print(_unified_diff(path, by_path[path].text), end="")
+            print(_unified_diff(path, by_path[path].text, root), end="")
+        for orphan in found:
+            print(_unified_diff(orphan.path, None, root, orphan.reason), end="")
     else:
         for path in out_of_date:
             state = "missing" if not path.exists() else "differs from its spec"
             print(f"stale: {path.as_posix()} ({state})")
-    for orphan in found:
-        print(f"orphan: {orphan.path.as_posix()} ({orphan.reason}; delete the file)")
+        for orphan in found:
+            print(
+                f"orphan: {orphan.path.as_posix()} ({orphan.reason}; delete the file)"
+            )
     total = len(outputs) + sum(len(s.cached or ()) for s in sources)
-    command = "derive --diff" if run.diff and not run.check else "derive --check"
+    command = "derive --diff" if run.diff else "derive --check"
     if run.verbosity >= 0:
         if out_of_date:
             if run.diff:
@@ -622,30 +745,34 @@ def _compare(
                 )
             else:
                 print(f"{command}: run derive to regenerate", file=sys.stderr)
-        if found:
-            print(
-                f"{command}: {len(found)} generated files have no spec any more; "
-                "delete them (or restore their specs)",
-                file=sys.stderr,
-            )
+        for line in _orphan_summary(command, found):
+            print(line, file=sys.stderr)
         if not out_of_date and not found:
             print(f"{command}: {total} generated files match their specs")
     return 1 if out_of_date or found else 0
 
 
-def _unified_diff(path: Path, text: str | bytes) -> str:
-    """The change from ``path`` on disk to ``text``, as ``git diff`` and ``ruff
-    format --diff`` show it: ``a/`` and ``b/`` paths relative to here, a missing
+def _unified_diff(
+    path: Path, text: str | bytes | None, root: Path, reason: str = ""
+) -> str:
+    """The change from ``path`` on disk to ``text`` (None: the file's deletion, for
+    ``reason``), as ``git diff`` and ``ruff format --diff`` show it: ``a/`` and
+    ``b/`` paths relative to ``root`` (:func:`project_root`), a missing or deleted
     file as ``/dev/null``, a binary file (a PDF) as one line."""
-    shown = display_path(path)
+    resolved = path.resolve()
+    shown = Path(os.path.relpath(resolved, root.resolve())).as_posix()
     before, after = f"a/{shown}", f"b/{shown}"
-    if Path(shown).is_absolute():  # outside the working folder: no a/ and b/
-        before = after = shown
+    if shown.startswith("../"):  # outside the project: no path git apply takes
+        shown = before = after = resolved.as_posix()
     try:
         old: bytes | None = path.read_bytes()
     except OSError:  # missing, or a folder: nothing derive would keep
         old, before = None, "/dev/null"
-    if isinstance(text, bytes):
+    if text is None:
+        after = "/dev/null"
+    if isinstance(text, bytes) or (text is None and path.suffix == ".pdf"):
+        if text is None:
+            return f"binary file {shown}: {reason}; delete it\n"
         return f"binary file {shown} differs\n"
     try:
         old_text = "" if old is None else old.decode("utf-8")
@@ -653,7 +780,7 @@ def _unified_diff(path: Path, text: str | bytes) -> str:
         return f"binary file {shown} differs\n"
     lines = difflib.unified_diff(
         old_text.splitlines(keepends=True),
-        text.splitlines(keepends=True),
+        [] if text is None else text.splitlines(keepends=True),
         before,
         after,
     )

@@ -7,7 +7,7 @@ without spec arguments does::
 
     [tool.derive]
     specs = ["specs/"]      # files or folders, relative to this pyproject.toml
-    out = "generated"       # the output folder (default: generated)
+    out = "generated"       # the output folder (default: generated, beside this file)
     pdf = false             # compile NAME.pdf too (default: false)
 
 ``out`` and ``pdf`` apply to every run in the project (``--out`` and ``--pdf`` /
@@ -69,6 +69,11 @@ class Config:
     specs: tuple[Path, ...] | None = None
     out: Path | None = None
     pdf: bool | None = None
+
+    def relative(self, path: Path) -> Path:
+        """``path`` of the table (relative to its pyproject.toml), as the working
+        folder sees it."""
+        return _relative(self.path.parent / path)
 
 
 def find_config(start: Path | None = None) -> Config | None:

@@ -382,6 +382,7 @@ class Orphan:
 
     path: Path
     reason: str  # "its spec specs/old.toml is gone"
+    gone: bool = True  # False: its spec is there and makes other files now
 
 
 def recorded_source(path: Path) -> str | None:
@@ -435,14 +436,13 @@ def orphans(
             continue
         candidates = [(root / source).resolve() for root in roots]
         if any(c in given for c in candidates):
-            reason = f"its spec {source} makes other files now"
+            found[path.name] = Orphan(
+                path, f"its spec {source} makes other files now", gone=False
+            )
         elif not any(c.is_file() for c in candidates):
-            reason = f"its spec {source} is gone"
-        else:
-            continue
-        found[path.name] = Orphan(path, reason)
+            found[path.name] = Orphan(path, f"its spec {source} is gone")
     for path in entries:
         tex = f"{path.stem}.tex"
         if path.suffix == ".pdf" and tex in found:
-            found[path.name] = Orphan(path, found[tex].reason)
+            found[path.name] = Orphan(path, found[tex].reason, found[tex].gone)
     return [found[name] for name in sorted(found)]

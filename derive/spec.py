@@ -241,8 +241,14 @@ def parse_spec(text: str, path: Path | str) -> NetworkSpec | EquationSpec:
             path, "", "not a spec: arrays or tables nested too deeply"
         ) from None
     if not data:
+        empty = (
+            "standard input is empty" if str(path) == "<stdin>" else "the file is empty"
+        )
         raise SpecError(
-            path, "", "the file is empty; a spec needs name, input, layers and loss"
+            path,
+            "",
+            f"{empty}; a spec needs name, input, [[layers]] and loss ([[layers]] form) "
+            "or name, inputs, parameters and [equations] (equations form)",
         )
     return spec_from_data(data, path)
 

@@ -86,14 +86,14 @@ def test_diff_without_a_change_prints_nothing_and_exits_0(project, capsys):
 def test_diff_of_a_pdf_is_one_line(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "seed_mlp.pdf").write_bytes(b"%PDF-1.5 old")
-    text = cli._unified_diff(tmp_path / "seed_mlp.pdf", b"%PDF-1.5 new")
+    text = cli._unified_diff(tmp_path / "seed_mlp.pdf", b"%PDF-1.5 new", tmp_path)
     assert text == "binary file seed_mlp.pdf differs\n"
 
 
 def test_diff_marks_a_last_line_without_a_line_break(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "f.py").write_text("a\nb")
-    text = cli._unified_diff(tmp_path / "f.py", "a\nc\n")
+    text = cli._unified_diff(tmp_path / "f.py", "a\nc\n", tmp_path)
     assert text.endswith("-b\n\\ No newline at end of file\n+c\n")
 
 
@@ -577,3 +577,190 @@ def test_pre_commit_hooks_from_the_repository(tmp_path):
     assert "files were modified by this hook" in fixed.stdout
     git("add", ".", cwd=project)
     assert hook("derive-check").returncode == 0
+
+
+# The tester's findings after issue 22.
+def entry_of(project: Path) -> Path:
+    (entry,) = (project / ".derive_cache" / "0.1.0").iterdir()
+    return entry
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda stored: {"name": stored["name"], "files": {}},
+        lambda stored: {
+            "name": "resid",
+            "files": dict(list(stored["files"].items())[:2]),
+        },
+        lambda stored: {"name": "resid", "files": stored["files"]},
+        lambda stored: {
+            "name": stored["name"],
+            "files": {n: h.upper() for n, h in stored["files"].items()},
+        },
+    ],
+)
+def test_an_entry_not_exactly_what_a_run_writes_is_a_miss(project, capsys, damage):
+    assert main(["seed.toml", "-q"]) == 0
+    good = json.loads(entry_of(project).read_text())
+    entry_of(project).write_text(json.dumps(damage(good)))
+    assert main(["-v", "--check", "seed.toml"]) == 0
+    captured = capsys.readouterr()
+    assert "building the network" in captured.err
+    assert "3 generated files match their specs" in captured.out
+    assert json.loads(entry_of(project).read_text()) == good  # overwritten
+    entry_of(project).write_text(json.dumps(damage(good)))
+    assert main(["seed.toml"]) == 0
+    listed = capsys.readouterr().out
+    assert all(f"generated/{n}" in listed for n in SEED_FILES), listed
+
+
+def test_no_cache_reads_no_entry_but_rewrites_it(project, capsys):
+    assert main(["seed.toml", "-q"]) == 0
+    good = json.loads(entry_of(project).read_text())
+    entry_of(project).write_text('{"name": "seed_mlp", "files": {}}')
+    assert main(["-v", "--no-cache", "seed.toml"]) == 0
+    assert "seed.toml: --no-cache; deriving it" in capsys.readouterr().err
+    assert json.loads(entry_of(project).read_text()) == good
+    assert main(["-v", "--check", "seed.toml"]) == 0
+    assert "unchanged since the last run" in capsys.readouterr().err
+
+
+def test_diff_prints_orphans_as_deletions_that_git_apply_applies(project, capsys):
+    (project / "other.toml").write_text(OTHER)
+    assert main(["seed.toml", "other.toml", "-q"]) == 0
+    (project / "other.toml").unlink()
+    assert main(["--diff", "seed.toml"]) == 1
+    captured = capsys.readouterr()
+    for name in OTHER_FILES:
+        assert f"--- a/generated/{name}\n+++ /dev/null\n@@ -1," in captured.out
+    assert "3 generated files have no spec any more" in captured.err
+    assert "match" not in captured.out
+    (project / "deleting.diff").write_text(captured.out)
+    applied = subprocess.run(
+        ["git", "apply", "deleting.diff"], cwd=project, capture_output=True, text=True
+    )
+    assert applied.returncode == 0, applied.stderr
+    assert sorted(os.listdir(project / "generated")) == sorted(SEED_FILES)
+    assert main(["--check", "seed.toml"]) == 0
+
+
+def test_a_plain_run_says_which_orphans_it_leaves(project, capsys):
+    (project / "other.toml").write_text(OTHER)
+    assert main(["seed.toml", "other.toml", "-q"]) == 0
+    (project / "other.toml").unlink()
+    assert main(["seed.toml"]) == 0
+    err = capsys.readouterr().err
+    assert (
+        "derive: orphan: generated/other_mlp.py (its spec ../other.toml is gone; "
+        "derive deletes no file: delete it)" in err
+    )
+    assert (project / "generated" / "other_mlp.py").is_file()  # never deleted
+
+
+def test_diff_from_a_subfolder_is_relative_to_the_project_root(
+    tmp_path, monkeypatch, capsys
+):
+    """git apply takes a patch's paths relative to where it runs and ignores paths
+    outside it, so the diff names files from the project's root, from anywhere."""
+    write_project(tmp_path, '[tool.derive]\nspecs = ["specs/"]\n')
+    git("init", "-q", cwd=tmp_path)
+    monkeypatch.chdir(tmp_path)
+    assert main(["-q"]) == 0
+    spec_file = tmp_path / "specs" / "seed.toml"
+    spec_file.write_text(SEED.replace("x = 10", "x = 11"))
+    monkeypatch.chdir(tmp_path / "specs")
+    assert main(["--diff"]) == 1
+    diff = capsys.readouterr().out
+    assert diff.startswith(
+        "--- a/generated/seed_mlp.tex\n+++ b/generated/seed_mlp.tex\n"
+    ), diff
+    (tmp_path / "change.diff").write_text(diff)
+    applied = subprocess.run(
+        ["git", "apply", "change.diff"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert applied.returncode == 0, applied.stderr
+    assert main(["--check"]) == 0
+
+
+def test_the_default_out_is_beside_the_pyproject(tmp_path, monkeypatch, capsys):
+    write_project(tmp_path, '[tool.derive]\nspecs = ["specs/"]\n')
+    monkeypatch.chdir(tmp_path)
+    assert main(["-q"]) == 0
+    monkeypatch.chdir(tmp_path / "specs")
+    assert main(["--check"]) == 0
+    assert "3 generated files match" in capsys.readouterr().out
+    assert main(["-q", "--no-cache"]) == 0
+    assert not (tmp_path / "specs" / "generated").exists()
+
+
+def test_an_out_from_tool_derive_is_named_so_in_errors(tmp_path, monkeypatch, capsys):
+    write_project(
+        tmp_path, '[tool.derive]\nspecs = ["specs/"]\nout = "pyproject.toml"\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    assert main(["--check"]) == 2
+    assert capsys.readouterr().err == (
+        "derive: error: pyproject.toml: tool.derive.out (pyproject.toml): is a file, "
+        "not a folder\n"
+    )
+    assert main(["--check", "--out", "pyproject.toml"]) == 2
+    assert capsys.readouterr().err == (
+        "derive: error: --out pyproject.toml: is a file, not a folder\n"
+    )
+
+
+def test_a_spec_named_twice_is_read_once(project, capsys):
+    assert main(["seed.toml", "./seed.toml", ".", "-q"]) == 0
+    assert capsys.readouterr() == ("", "")
+    assert main(["--check", ".", str(project / "seed.toml")]) == 0
+    assert "3 generated files match" in capsys.readouterr().out
+
+
+def test_verbose_marks_the_module_printed_a_second_time(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "seed.toml").write_text(SEED)
+    assert main(["-v", "seed.toml"]) == 0
+    lines = [line.split("] ", 1)[1] for line in capsys.readouterr().err.splitlines()]
+    assert len(lines) == len(set(lines)), lines  # no line said twice alike
+    assert (
+        "seed.toml: formatting seed_mlp.py with ruff again (the module written, its "
+        "header saying how it was checked)" in lines
+    )
+
+
+def test_an_empty_spec_names_standard_input_and_both_forms(capsys, monkeypatch):
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"")))
+    assert main(["-"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("derive: error: <stdin>: standard input is empty; ")
+    assert "([[layers]] form)" in err and "[equations] (equations form)" in err
+    with pytest.raises(spec.SpecError, match="the file is empty; .*equations form"):
+        spec.parse_spec("", Path("x.toml"))
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--check", "--diff"], "argument --diff: not allowed with argument --check"),
+        (["--pdf", "--no-pdf"], "argument --no-pdf: not allowed with argument --pdf"),
+    ],
+)
+def test_opposite_options_together_are_an_error(capsys, arguments, message):
+    with pytest.raises(SystemExit) as exit:
+        main(arguments)
+    assert exit.value.code == 2
+    assert capsys.readouterr().err == f"derive: error: {message}; see derive --help\n"
+
+
+def test_the_summary_of_a_renamed_network_says_so(project, capsys):
+    (project / "seed.toml").write_text(OTHER)
+    assert main(["seed.toml", "-q"]) == 0
+    capsys.readouterr()
+    assert main(["--check", "seed.toml"]) == 1
+    err = capsys.readouterr().err
+    assert "no spec any more" not in err
+    assert (
+        "derive --check: 3 generated files are no longer made by their spec, which "
+        "makes other files now (its name changed); delete them" in err
+    )
