@@ -125,6 +125,7 @@ layer = st.tuples(
 )
 
 
+@pytest.mark.slow  # 10-20 s a drawn spec: the deep run draws them
 @settings(
     max_examples=examples(1),  # each reads two documents (10-20 s); and the @examples
     suppress_health_check=[HealthCheck.function_scoped_fixture],
@@ -259,6 +260,7 @@ def test_a_misprinted_equation_document_is_caught(
         check_document(tmp_path / name, spec, equation_reader, worked_numbers(spec))
 
 
+@pytest.mark.slow  # 10-20 s a drawn spec: the deep run draws them
 @settings(
     max_examples=examples(1),  # each reads two documents (10-20 s); and the @examples
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from ruff.__main__ import find_ruff_bin
 
-from tests.conftest import GENERATED
+from tests.conftest import GENERATED, ROOT
 
 #: A strict project configuration: the rule sets the issue names and more.
 STRICT = """\
@@ -31,10 +31,20 @@ select = [{rules}]
 """
 RULES = ["E", "F", "W", "N", "UP", "B", "I", "SIM", "C4", "RUF", "PL", "D", "ANN"]
 
+
+def _readme_exclude() -> str:
+    """The ``[tool.ruff]`` line the README gives for a project's pyproject.toml, read
+    from the README itself so that the two cannot drift apart."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### generated/ in your project's lint and format")[1]
+    block = section.split("```toml\n", 1)[1].split("```", 1)[0]
+    ruff_table = block.split("[tool.ruff]\n", 1)[1].split("\n\n", 1)[0]
+    assert ruff_table == 'extend-exclude = ["generated"]', ruff_table
+    return ruff_table + "\n"
+
+
 #: The lines the README gives for a project's pyproject.toml.
-EXCLUDE = """\
-extend-exclude = ["generated"]
-"""
+EXCLUDE = _readme_exclude()
 
 #: A file of the project's own that breaks its rules: the configuration is in force
 #: (a test that passes because nothing is checked would prove nothing).
