@@ -31,7 +31,7 @@ settings.load_profile("default")
 #: How many random equation specs the fuzz test against torch draws in each profile
 #: (tests/test_equations.py): it is the search for wrong gradients, so it draws more
 #: than the other tests.
-FUZZ_EXAMPLES = {"default": 40, "ci": 400, "thorough": 5000}
+FUZZ_EXAMPLES = {"default": 25, "ci": 400, "thorough": 5000}
 
 
 def _profile() -> str:

@@ -266,7 +266,14 @@ def jax():
     return jax
 
 
-@pytest.mark.parametrize("name", EXAMPLES)
+@pytest.mark.parametrize(
+    "name",
+    # One spec in the quick run (jit compiles each: 2-4 s a spec), all in the deep one.
+    [
+        n if n == EXAMPLES[0] else pytest.param(n, marks=pytest.mark.slow)
+        for n in EXAMPLES
+    ],
+)
 def test_jax_arrays_also_under_jit_equal_to_jax_grad(modules, name, jax):
     """The module's own loss, differentiated by jax.grad, against its gradients()."""
     import jax.numpy as jnp
@@ -753,7 +760,11 @@ def test_equation_spec_mixing_libraries_or_dtypes_is_one_type_error_naming_the_a
     assert {v.dtype for v in got.values()} == {torch.float64}
 
 
-@pytest.mark.parametrize("name", [*EQUATION_EXAMPLES, "coverage"])
+@pytest.mark.parametrize(
+    "name",
+    # The coverage spec (every operation) in the quick run, the examples in the deep one.
+    [*(pytest.param(n, marks=pytest.mark.slow) for n in EQUATION_EXAMPLES), "coverage"],
+)
 def test_equation_spec_on_jax_also_under_jit_equals_jax_grad(
     equation_modules, name, jax
 ):

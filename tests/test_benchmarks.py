@@ -63,6 +63,7 @@ def test_benchmarks_run_at_a_tiny_size(tmp_path):
     assert table in result.stdout
 
 
+@pytest.mark.slow  # runs the GPU check's torch part (7 s)
 def test_the_gpu_check_runs_its_torch_part_on_the_cpu():
     """benchmarks/gpu_check.py needs a GPU to mean anything; with --device cpu its
     torch comparisons run here, so that the script cannot rot."""

@@ -117,7 +117,13 @@ delta = 0.5
 
 @pytest.mark.parametrize(
     "source",
-    ["seed.toml", "small_regression.toml", SOFTMAX, TINY_SWISH],
+    # small_regression (12 s) in the deep run only.
+    [
+        "seed.toml",
+        pytest.param("small_regression.toml", marks=pytest.mark.slow),
+        SOFTMAX,
+        TINY_SWISH,
+    ],
     ids=["seed", "small_regression", "softmax", "swish_huber"],
 )
 def test_every_printed_equation_evaluates_like_the_code(tmp_path, source):

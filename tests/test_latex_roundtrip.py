@@ -50,7 +50,7 @@ def worked_numbers(spec):
 
 #: The documents the quick run reads back (each reader once, 10-15 s a spec); the
 #: others are read in .ci/run's slow run.
-QUICK_DOCUMENTS = {"seed_mlp", "seed_equations"}
+QUICK_DOCUMENTS = {"seed_equations"}
 
 
 @pytest.mark.parametrize(
@@ -179,6 +179,7 @@ def test_random_networks_print_the_math(
         assert check_document(path, spec, reader) >= 5
 
 
+@pytest.mark.slow  # reads two documents of a three-layer spec (20 s)
 def test_the_issue_s_examples_read_back(reader, tmp_path):
     """``swish'(x)`` lost the brackets around ``1 - sigma(x)``; a sigmoid layer's
     matrix form read ``1 - h (dL/dh \\odot h)``; a scalar definition got ``\\odot``."""

@@ -56,7 +56,7 @@ def random_problem(rng, module, batch, loss="squared", labels=False):
 layer = st.tuples(st.integers(1, 16), st.sampled_from(ACTIVATIONS), st.booleans())
 
 
-@settings(max_examples=examples(20))
+@settings(max_examples=examples(8))
 @given(
     n_in=st.integers(1, 16),
     layers=st.lists(layer, min_size=1, max_size=5),

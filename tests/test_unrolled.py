@@ -32,7 +32,7 @@ def both_styles(folder, text):
     return vectorized, unrolled
 
 
-@settings(max_examples=examples(10))
+@settings(max_examples=examples(5))
 @given(
     n_in=st.integers(1, 5),
     layers=st.lists(layer, min_size=1, max_size=3),
